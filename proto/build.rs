@@ -1,0 +1,33 @@
+//! Compiles `proto/colloquy/**.proto` with the pure-Rust `protox`, so no system `protoc` is
+//! needed, and keeps the descriptor set for gRPC reflection.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+const PROTOS: &[&str] = &[
+    "colloquy/common/v1/completion.proto",
+    "colloquy/gateway/v1/gateway.proto",
+    "colloquy/store/v1/store.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={}", root.join(proto).display());
+    }
+
+    let descriptors = protox::compile(PROTOS, [&root])?;
+    std::fs::write(
+        out_dir.join("colloquy_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+
+    tonic_prost_build::configure()
+        // Ordered maps make the encoding of a record deterministic, which the store's
+        // idempotency check relies on when it fingerprints a record.
+        .btree_map(".")
+        .compile_fds(descriptors)?;
+    Ok(())
+}

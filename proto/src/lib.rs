@@ -1,0 +1,28 @@
+//! Generated gRPC types and service stubs of Colloquy's v1 contract (`proto/colloquy/`).
+//!
+//! Nothing here is written by hand: the modules are compiled from the `.proto` files, which are
+//! the source of truth. Domain types and their conversions live in `colloquy-records`.
+
+/// Types shared by both services: usage, identifiers, the completion summary, messages.
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("colloquy.common.v1");
+    }
+}
+
+/// The gateway service.
+pub mod gateway {
+    pub mod v1 {
+        tonic::include_proto!("colloquy.gateway.v1");
+    }
+}
+
+/// The conversation store service.
+pub mod store {
+    pub mod v1 {
+        tonic::include_proto!("colloquy.store.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every Colloquy proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("colloquy_descriptor");

@@ -1,0 +1,21 @@
+//! Colloquy's domain types for one completion and the record the store keeps of it.
+//!
+//! Business logic works on these types, never on prost structs: every conversion from the wire
+//! (`TryFrom`) validates and names the offending field, every conversion back (`From`) is total.
+
+mod error;
+mod message;
+mod provider;
+mod record;
+mod summary;
+pub mod time;
+mod usage;
+
+pub use error::FieldError;
+pub use message::{Message, Role, ToolCall};
+pub use provider::ProviderKind;
+pub use record::{CompletionRecord, Platform, RecordLimits};
+pub use summary::{CompletionError, CompletionStatus, CompletionSummary, Identifiers, Timing};
+pub use usage::Usage;
+
+pub use colloquy_proto as proto;

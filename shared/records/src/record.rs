@@ -1,0 +1,223 @@
+//! The record of one completion that the gateway hands to the conversation store.
+
+use std::collections::BTreeMap;
+
+use colloquy_proto::common::v1 as common;
+use colloquy_proto::store::v1 as pb;
+
+use crate::message::messages_from_proto;
+use crate::{CompletionSummary, FieldError, Message, ProviderKind};
+
+/// A configured provider endpoint, as recorded with each completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub default_model: String,
+    pub store_content: bool,
+}
+
+impl TryFrom<pb::Platform> for Platform {
+    type Error = FieldError;
+
+    fn try_from(wire: pb::Platform) -> Result<Self, FieldError> {
+        if wire.name.trim().is_empty() {
+            return Err(FieldError::new("name", "is required"));
+        }
+        Ok(Self {
+            kind: ProviderKind::from_proto(wire.kind, "kind")?,
+            name: wire.name,
+            base_url: wire.base_url,
+            default_model: wire.default_model,
+            store_content: wire.store_content,
+        })
+    }
+}
+
+impl From<Platform> for pb::Platform {
+    fn from(platform: Platform) -> Self {
+        Self {
+            name: platform.name,
+            kind: common::ProviderKind::from(platform.kind) as i32,
+            base_url: platform.base_url,
+            default_model: platform.default_model,
+            store_content: platform.store_content,
+        }
+    }
+}
+
+/// Everything known about one completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionRecord {
+    pub record_id: String,
+    pub conversation_id: String,
+    pub platform: Platform,
+    pub tenant: String,
+    pub user: String,
+    pub labels: BTreeMap<String, String>,
+    pub gateway_request_id: String,
+    pub requested_model: String,
+    pub input_messages: Vec<Message>,
+    pub output_message: Option<Message>,
+    pub summary: CompletionSummary,
+}
+
+/// Size limits the store enforces on incoming records.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordLimits {
+    /// Largest text of one message (content, reasoning and tool-call arguments together).
+    pub max_message_bytes: usize,
+    /// Longest identifier, id, name or label.
+    pub max_identifier_bytes: usize,
+}
+
+impl Default for RecordLimits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 1 << 20,
+            max_identifier_bytes: 512,
+        }
+    }
+}
+
+impl CompletionRecord {
+    /// The model that answered: the provider's resolved model, else the requested one.
+    pub fn answering_model(&self) -> &str {
+        self.summary
+            .identifiers
+            .resolved_model
+            .as_deref()
+            .unwrap_or(&self.requested_model)
+    }
+
+    /// Checks text sizes against the limits, naming the first field over them.
+    pub fn check_limits(&self, limits: &RecordLimits) -> Result<(), FieldError> {
+        let short_fields = [
+            ("record_id", self.record_id.as_str()),
+            ("conversation_id", &self.conversation_id),
+            ("platform.name", &self.platform.name),
+            ("platform.base_url", &self.platform.base_url),
+            ("platform.default_model", &self.platform.default_model),
+            ("tenant", &self.tenant),
+            ("user", &self.user),
+            ("gateway_request_id", &self.gateway_request_id),
+            ("requested_model", &self.requested_model),
+            ("summary.finish_reason", &self.summary.finish_reason),
+        ];
+        let identifiers = self
+            .summary
+            .identifiers
+            .fields()
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name, v)));
+        for (field, value) in short_fields.into_iter().chain(identifiers) {
+            if value.len() > limits.max_identifier_bytes {
+                return Err(too_long(field, value.len(), limits.max_identifier_bytes));
+            }
+        }
+        for (key, value) in &self.labels {
+            if key.len() > limits.max_identifier_bytes || value.len() > limits.max_identifier_bytes
+            {
+                return Err(too_long(
+                    &format!("labels[{key:.32}]"),
+                    key.len().max(value.len()),
+                    limits.max_identifier_bytes,
+                ));
+            }
+        }
+        let messages = self
+            .input_messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("input_messages[{i}]"), m))
+            .chain(
+                self.output_message
+                    .iter()
+                    .map(|m| ("output_message".to_string(), m)),
+            );
+        for (field, message) in messages {
+            if message.text_bytes() > limits.max_message_bytes {
+                return Err(too_long(
+                    &field,
+                    message.text_bytes(),
+                    limits.max_message_bytes,
+                ));
+            }
+        }
+        if let Some(error) = &self.summary.error
+            && error.message.len() > limits.max_message_bytes
+        {
+            return Err(too_long(
+                "summary.error.message",
+                error.message.len(),
+                limits.max_message_bytes,
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn too_long(field: &str, len: usize, limit: usize) -> FieldError {
+    FieldError::new(field, format!("is {len} bytes, over the limit of {limit}"))
+}
+
+fn required(value: String, field: &str) -> Result<String, FieldError> {
+    if value.trim().is_empty() {
+        Err(FieldError::new(field, "is required"))
+    } else {
+        Ok(value)
+    }
+}
+
+impl TryFrom<pb::CompletionRecord> for CompletionRecord {
+    type Error = FieldError;
+
+    fn try_from(wire: pb::CompletionRecord) -> Result<Self, FieldError> {
+        let record_id = required(wire.record_id, "record_id")?;
+        let conversation_id = required(wire.conversation_id, "conversation_id")?;
+        let platform = wire
+            .platform
+            .ok_or_else(|| FieldError::new("platform", "is required"))
+            .and_then(|p| Platform::try_from(p).map_err(|e| e.within("platform")))?;
+        let summary = wire
+            .summary
+            .ok_or_else(|| FieldError::new("summary", "is required"))
+            .and_then(|s| CompletionSummary::try_from(s).map_err(|e| e.within("summary")))?;
+        let output_message = wire
+            .output_message
+            .map(|m| Message::try_from(m).map_err(|e| e.within("output_message")))
+            .transpose()?;
+        Ok(Self {
+            record_id,
+            conversation_id,
+            platform,
+            tenant: wire.tenant,
+            user: wire.user,
+            labels: wire.labels,
+            gateway_request_id: wire.gateway_request_id,
+            requested_model: required(wire.requested_model, "requested_model")?,
+            input_messages: messages_from_proto(wire.input_messages, "input_messages")?,
+            output_message,
+            summary,
+        })
+    }
+}
+
+impl From<CompletionRecord> for pb::CompletionRecord {
+    fn from(record: CompletionRecord) -> Self {
+        Self {
+            record_id: record.record_id,
+            conversation_id: record.conversation_id,
+            platform: Some(record.platform.into()),
+            tenant: record.tenant,
+            user: record.user,
+            labels: record.labels,
+            gateway_request_id: record.gateway_request_id,
+            requested_model: record.requested_model,
+            input_messages: record.input_messages.into_iter().map(Into::into).collect(),
+            output_message: record.output_message.map(Into::into),
+            summary: Some(record.summary.into()),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Token usage by class, normalised so that totals mean the same across providers.
+
+use colloquy_proto::common::v1 as pb;
+
+use crate::FieldError;
+
+/// Tokens used by one completion. `input_tokens` counts every prompt token (cached and
+/// cache-creation included) and `output_tokens` every generated one (reasoning included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub reasoning_tokens: u64,
+}
+
+impl Usage {
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+
+    /// Checks that the subsets fit inside their totals.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let cache = self
+            .cached_input_tokens
+            .checked_add(self.cache_creation_input_tokens);
+        if cache.is_none_or(|cache| cache > self.input_tokens) {
+            return Err(FieldError::new(
+                "input_tokens",
+                format!(
+                    "{} is less than cached_input_tokens ({}) plus cache_creation_input_tokens ({})",
+                    self.input_tokens, self.cached_input_tokens, self.cache_creation_input_tokens
+                ),
+            ));
+        }
+        if self.reasoning_tokens > self.output_tokens {
+            return Err(FieldError::new(
+                "reasoning_tokens",
+                format!(
+                    "{} exceeds output_tokens ({})",
+                    self.reasoning_tokens, self.output_tokens
+                ),
+            ));
+        }
+        if self.input_tokens.checked_add(self.output_tokens).is_none() {
+            return Err(FieldError::new("total_tokens", "overflows"));
+        }
+        Ok(())
+    }
+
+    /// Adds another turn's usage, saturating rather than wrapping.
+    pub fn accumulate(&mut self, other: &Usage) {
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cached_input_tokens = self
+            .cached_input_tokens
+            .saturating_add(other.cached_input_tokens);
+        self.cache_creation_input_tokens = self
+            .cache_creation_input_tokens
+            .saturating_add(other.cache_creation_input_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(other.reasoning_tokens);
+    }
+}
+
+impl TryFrom<pb::Usage> for Usage {
+    type Error = FieldError;
+
+    /// Validates the classes; `total_tokens` may be 0 (not reported) or must equal
+    /// `input_tokens + output_tokens`.
+    fn try_from(wire: pb::Usage) -> Result<Self, FieldError> {
+        let usage = Usage {
+            input_tokens: wire.input_tokens,
+            output_tokens: wire.output_tokens,
+            cached_input_tokens: wire.cached_input_tokens,
+            cache_creation_input_tokens: wire.cache_creation_input_tokens,
+            reasoning_tokens: wire.reasoning_tokens,
+        };
+        usage.validate()?;
+        if wire.total_tokens != 0 && wire.total_tokens != usage.total_tokens() {
+            return Err(FieldError::new(
+                "total_tokens",
+                format!(
+                    "{} is not input_tokens + output_tokens ({})",
+                    wire.total_tokens,
+                    usage.total_tokens()
+                ),
+            ));
+        }
+        Ok(usage)
+    }
+}
+
+impl From<Usage> for pb::Usage {
+    fn from(usage: Usage) -> Self {
+        pb::Usage {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            cache_creation_input_tokens: usage.cache_creation_input_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            total_tokens: usage.total_tokens(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(
+        input: u64,
+        output: u64,
+        cached: u64,
+        creation: u64,
+        reasoning: u64,
+        total: u64,
+    ) -> pb::Usage {
+        pb::Usage {
+            input_tokens: input,
+            output_tokens: output,
+            cached_input_tokens: cached,
+            cache_creation_input_tokens: creation,
+            reasoning_tokens: reasoning,
+            total_tokens: total,
+        }
+    }
+
+    #[test]
+    fn accepts_consistent_usage_and_fills_total() {
+        let usage = Usage::try_from(wire(100, 50, 60, 40, 50, 0)).unwrap();
+        assert_eq!(pb::Usage::from(usage).total_tokens, 150);
+        assert!(Usage::try_from(wire(100, 50, 0, 0, 0, 150)).is_ok());
+    }
+
+    #[test]
+    fn names_the_class_that_does_not_add_up() {
+        assert_eq!(
+            Usage::try_from(wire(100, 50, 80, 40, 0, 0))
+                .unwrap_err()
+                .field,
+            "input_tokens"
+        );
+        assert_eq!(
+            Usage::try_from(wire(100, 50, 0, 0, 51, 0))
+                .unwrap_err()
+                .field,
+            "reasoning_tokens"
+        );
+        assert_eq!(
+            Usage::try_from(wire(100, 50, 0, 0, 0, 149))
+                .unwrap_err()
+                .field,
+            "total_tokens"
+        );
+        assert_eq!(
+            Usage::try_from(wire(u64::MAX, 1, 0, 0, 0, 0))
+                .unwrap_err()
+                .field,
+            "total_tokens"
+        );
+        assert!(Usage::try_from(wire(10, 0, u64::MAX, 1, 0, 0)).is_err());
+    }
+}
