@@ -1,0 +1,255 @@
+//! Exact decimal cost of one completion: token counts per class times the per-million price
+//! of that class.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::price::PriceEntry;
+use crate::usage::{TokenCounts, UsageError};
+
+/// Cost of one completion by token class, in the price row's currency.
+///
+/// Every amount is exact (no rounding) and normalised, so `2.50` is reported as `2.5`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostBreakdown {
+    /// Currency of every amount, copied from the price row.
+    pub currency: String,
+    /// Prompt tokens neither read from nor written to the cache, at the input price.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub uncached_input: Decimal,
+    /// Prompt tokens read from the cache.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub cached_input: Decimal,
+    /// Prompt tokens written to the cache.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub cache_creation: Decimal,
+    /// Generated tokens other than reasoning tokens.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub output: Decimal,
+    /// Reasoning tokens.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub reasoning: Decimal,
+    /// Sum of the five components.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total: Decimal,
+}
+
+/// Why a cost could not be computed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CostError {
+    /// The usage subsets do not fit inside their totals.
+    #[error("invalid usage: {0}")]
+    InvalidUsage(#[from] UsageError),
+    /// A component's amount does not fit in a 96-bit decimal, or would need rounding.
+    #[error(
+        "cost of {component} cannot be represented exactly ({tokens} tokens at {rate} per million)"
+    )]
+    Unrepresentable {
+        /// Token class whose amount failed.
+        component: &'static str,
+        /// Tokens of that class.
+        tokens: u64,
+        /// Price per million tokens of that class.
+        rate: Decimal,
+    },
+    /// The sum of the components does not fit in a 96-bit decimal, or would need rounding.
+    #[error("total cost of {tokens} tokens cannot be represented exactly")]
+    TotalUnrepresentable {
+        /// `input_tokens + output_tokens` of the usage.
+        tokens: u64,
+    },
+}
+
+/// Prices `usage` with `price`.
+///
+/// Uncached input is `input − cached − cache_creation` at the input price; cache reads and
+/// writes use their own prices, falling back to the input price; non-reasoning output uses the
+/// output price and reasoning tokens the reasoning price, falling back to the output price.
+/// Invalid usage or an amount that cannot be represented exactly is an error, never a panic
+/// and never a silently rounded or zero cost.
+pub fn compute_cost(usage: &TokenCounts, price: &PriceEntry) -> Result<CostBreakdown, CostError> {
+    let uncached_input = amount(
+        "uncached_input",
+        usage.uncached_input_tokens()?,
+        price.input_per_mtok,
+    )?;
+    let cached_input = amount(
+        "cached_input",
+        usage.cached_input_tokens,
+        price.cached_input_rate(),
+    )?;
+    let cache_creation = amount(
+        "cache_creation",
+        usage.cache_creation_input_tokens,
+        price.cache_creation_rate(),
+    )?;
+    let output = amount(
+        "output",
+        usage.non_reasoning_output_tokens()?,
+        price.output_per_mtok,
+    )?;
+    let reasoning = amount("reasoning", usage.reasoning_tokens, price.reasoning_rate())?;
+
+    let total = [cached_input, cache_creation, output, reasoning]
+        .into_iter()
+        .try_fold(uncached_input, exact_add)
+        .ok_or(CostError::TotalUnrepresentable {
+            tokens: usage.total_tokens(),
+        })?;
+
+    Ok(CostBreakdown {
+        currency: price.currency.clone(),
+        uncached_input,
+        cached_input,
+        cache_creation,
+        output,
+        reasoning,
+        total: total.normalize(),
+    })
+}
+
+/// `a + b`, or `None` when the sum would have to be rounded to fit.
+fn exact_add(a: Decimal, b: Decimal) -> Option<Decimal> {
+    // The library keeps the larger scale of the operands unless the mantissa overflows, in
+    // which case it drops (rounds) fractional digits. Adding zero is exact whatever scale the
+    // library reports.
+    a.checked_add(b)
+        .filter(|sum| a.is_zero() || b.is_zero() || sum.scale() == a.scale().max(b.scale()))
+}
+
+/// `tokens × rate / 1 000 000`, exactly.
+fn amount(component: &'static str, tokens: u64, rate: Decimal) -> Result<Decimal, CostError> {
+    let overflow = || CostError::Unrepresentable {
+        component,
+        tokens,
+        rate,
+    };
+    let rate = rate.normalize();
+    // A product that does not fit in 96 bits is rescaled (rounded) by the decimal library; a
+    // scale different from the rate's reveals that, so it is rejected rather than kept. A zero
+    // product is exact whatever scale it reports.
+    let product = Decimal::from(tokens)
+        .checked_mul(rate)
+        .filter(|product| product.is_zero() || product.scale() == rate.scale())
+        .ok_or_else(overflow)?
+        .normalize();
+    // Dividing by one million only moves the decimal point: exact as long as the scale stays
+    // within the 28 digits a Decimal can hold.
+    Decimal::try_from_i128_with_scale(product.mantissa(), product.scale() + 6)
+        .map(|quotient| quotient.normalize())
+        .map_err(|_| overflow())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use std::str::FromStr;
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    fn price(
+        input: &str,
+        cached: Option<&str>,
+        creation: Option<&str>,
+        output: &str,
+    ) -> PriceEntry {
+        PriceEntry {
+            provider: "test".into(),
+            model: "m".into(),
+            currency: "USD".into(),
+            input_per_mtok: dec(input),
+            cached_input_per_mtok: cached.map(dec),
+            cache_creation_per_mtok: creation.map(dec),
+            output_per_mtok: dec(output),
+            reasoning_per_mtok: None,
+            effective_from: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap(),
+            effective_until: None,
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn zero_usage_costs_zero() {
+        let cost = compute_cost(&TokenCounts::default(), &price("3", None, None, "15")).unwrap();
+        assert_eq!(cost.total, Decimal::ZERO);
+        assert_eq!(cost.total.to_string(), "0");
+    }
+
+    #[test]
+    fn results_are_normalised() {
+        let usage = TokenCounts {
+            input_tokens: 1_000_000,
+            ..TokenCounts::default()
+        };
+        let cost = compute_cost(&usage, &price("2.50", None, None, "10.00")).unwrap();
+        assert_eq!(cost.uncached_input.to_string(), "2.5");
+        assert_eq!(cost.total.to_string(), "2.5");
+    }
+
+    #[test]
+    fn invalid_usage_is_an_error() {
+        let usage = TokenCounts {
+            input_tokens: 1,
+            cached_input_tokens: 2,
+            ..TokenCounts::default()
+        };
+        assert!(matches!(
+            compute_cost(&usage, &price("1", None, None, "1")),
+            Err(CostError::InvalidUsage(
+                UsageError::CachedExceedsInput { .. }
+            ))
+        ));
+    }
+
+    #[test]
+    fn inexact_amount_is_an_error_not_a_rounded_cost() {
+        // One token at 1e-28 per million would need 34 fractional digits.
+        let usage = TokenCounts {
+            input_tokens: 1,
+            ..TokenCounts::default()
+        };
+        let tiny = price("0.0000000000000000000000000001", None, None, "1");
+        assert!(matches!(
+            compute_cost(&usage, &tiny),
+            Err(CostError::Unrepresentable {
+                component: "uncached_input",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn product_overflow_is_an_error() {
+        let usage = TokenCounts {
+            output_tokens: u64::MAX,
+            reasoning_tokens: u64::MAX,
+            ..TokenCounts::default()
+        };
+        let huge = PriceEntry {
+            reasoning_per_mtok: Some(Decimal::MAX),
+            ..price("1", None, None, "1")
+        };
+        assert!(matches!(
+            compute_cost(&usage, &huge),
+            Err(CostError::Unrepresentable {
+                component: "reasoning",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn sum_that_would_round_is_an_error() {
+        assert_eq!(
+            exact_add(Decimal::ONE, Decimal::new(25, 1)),
+            Some(Decimal::new(35, 1))
+        );
+        let huge = Decimal::from(u64::MAX);
+        let tiny = Decimal::new(1, 28);
+        assert_eq!(exact_add(huge, tiny), None);
+    }
+}
