@@ -5,6 +5,11 @@
 
 /// Types shared by both services: usage, identifiers, the completion summary, messages.
 pub mod common {
+    #[allow(
+        clippy::large_enum_variant,
+        clippy::doc_lazy_continuation,
+        clippy::doc_overindented_list_items
+    )]
     pub mod v1 {
         tonic::include_proto!("colloquy.common.v1");
     }
@@ -12,6 +17,11 @@ pub mod common {
 
 /// The gateway service.
 pub mod gateway {
+    #[allow(
+        clippy::large_enum_variant,
+        clippy::doc_lazy_continuation,
+        clippy::doc_overindented_list_items
+    )]
     pub mod v1 {
         tonic::include_proto!("colloquy.gateway.v1");
     }
@@ -19,6 +29,11 @@ pub mod gateway {
 
 /// The conversation store service.
 pub mod store {
+    #[allow(
+        clippy::large_enum_variant,
+        clippy::doc_lazy_continuation,
+        clippy::doc_overindented_list_items
+    )]
     pub mod v1 {
         tonic::include_proto!("colloquy.store.v1");
     }

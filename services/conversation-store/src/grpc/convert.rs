@@ -1,0 +1,224 @@
+//! Stored rows to wire answers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use colloquy_proto::common::v1 as common;
+use colloquy_proto::store::v1 as pb;
+use colloquy_records::time::{duration_to_proto, timestamp_to_proto};
+use colloquy_records::{CompletionStatus, ProviderKind};
+
+use crate::content::{message_from_json, messages_from_json};
+use crate::entity::{conversation_cost, platform, turn, turn_cost, usage};
+use crate::error::StoreError;
+use crate::query::{ConversationView, CostGroup, TurnView, UsageView};
+
+fn status(name: &str) -> i32 {
+    CompletionStatus::parse(name)
+        .map(|s| common::CompletionStatus::from(s) as i32)
+        .unwrap_or(0)
+}
+
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+pub fn platform(row: &platform::Model) -> pb::Platform {
+    pb::Platform {
+        name: row.name.clone(),
+        kind: ProviderKind::parse(&row.kind)
+            .map(|k| common::ProviderKind::from(k) as i32)
+            .unwrap_or(0),
+        base_url: row.base_url.clone(),
+        default_model: row.default_model.clone(),
+        store_content: row.store_content,
+    }
+}
+
+fn usage(row: &usage::Model) -> common::Usage {
+    common::Usage {
+        input_tokens: unsigned(row.input_tokens),
+        output_tokens: unsigned(row.output_tokens),
+        cached_input_tokens: unsigned(row.cached_input_tokens),
+        cache_creation_input_tokens: unsigned(row.cache_creation_input_tokens),
+        reasoning_tokens: unsigned(row.reasoning_tokens),
+        total_tokens: unsigned(row.total_tokens),
+    }
+}
+
+fn money(amount: String, currency: String) -> pb::Money {
+    pb::Money { amount, currency }
+}
+
+pub fn turn_cost(row: Option<&turn_cost::Model>) -> pb::TurnCost {
+    let Some(row) = row else {
+        return pb::TurnCost {
+            unpriced_reason: "no cost recorded".into(),
+            ..Default::default()
+        };
+    };
+    pb::TurnCost {
+        priced: row.priced,
+        total: row
+            .total
+            .clone()
+            .map(|amount| money(amount, row.currency.clone().unwrap_or_default())),
+        uncached_input: row.uncached_input.clone().unwrap_or_default(),
+        cached_input: row.cached_input.clone().unwrap_or_default(),
+        cache_creation: row.cache_creation.clone().unwrap_or_default(),
+        output: row.output.clone().unwrap_or_default(),
+        reasoning: row.reasoning.clone().unwrap_or_default(),
+        price_id: row.price_id.unwrap_or(0),
+        unpriced_reason: row.unpriced_reason.clone().unwrap_or_default(),
+    }
+}
+
+fn summary(
+    turn: &turn::Model,
+    usage_row: Option<&usage::Model>,
+    cost: Option<&turn_cost::Model>,
+) -> common::CompletionSummary {
+    let error = turn
+        .error_code
+        .as_ref()
+        .map(|code| common::CompletionError {
+            code: code.clone(),
+            message: turn.error_message.clone().unwrap_or_default(),
+            retryable: turn.error_retryable.unwrap_or(false),
+            retry_after: turn
+                .error_retry_after_ms
+                .map(|ms| duration_to_proto(Duration::from_millis(unsigned(ms)))),
+            http_status: turn
+                .error_http_status
+                .and_then(|s| u32::try_from(s).ok())
+                .unwrap_or(0),
+        });
+    common::CompletionSummary {
+        status: status(&turn.status),
+        finish_reason: turn.finish_reason.clone(),
+        usage: usage_row.map(usage),
+        identifiers: Some(common::Identifiers {
+            response_id: turn.response_id.clone(),
+            request_id: turn.provider_request_id.clone(),
+            generation_id: turn.generation_id.clone(),
+            upstream_provider: turn.upstream_provider.clone(),
+            resolved_model: turn.resolved_model.clone(),
+            system_fingerprint: turn.system_fingerprint.clone(),
+            service_tier: turn.service_tier.clone(),
+            continuation_id: turn.continuation_id.clone(),
+        }),
+        provider_cost: cost.and_then(|c| c.provider_cost.clone()),
+        provider_cost_currency: cost
+            .and_then(|c| c.provider_cost_currency.clone())
+            .unwrap_or_default(),
+        timing: Some(common::Timing {
+            started_at: Some(timestamp_to_proto(turn.started_at)),
+            time_to_first_token: turn
+                .time_to_first_token_us
+                .map(|us| duration_to_proto(Duration::from_micros(unsigned(us)))),
+            total: Some(duration_to_proto(Duration::from_micros(unsigned(
+                turn.total_duration_us,
+            )))),
+        }),
+        error,
+    }
+}
+
+fn turn(view: TurnView) -> Result<pb::Turn, StoreError> {
+    let corrupt =
+        |e: String| StoreError::Corrupt(format!("messages of turn {}: {e}", view.turn.record_id));
+    let input_messages = match &view.turn.input_messages {
+        Some(json) => messages_from_json(json).map_err(corrupt)?,
+        None => Vec::new(),
+    };
+    let output_message = view
+        .turn
+        .output_message
+        .as_deref()
+        .map(message_from_json)
+        .transpose()
+        .map_err(corrupt)?;
+    Ok(pb::Turn {
+        sequence: u32::try_from(view.turn.sequence).unwrap_or(0),
+        record_id: view.turn.record_id.clone(),
+        gateway_request_id: view.turn.gateway_request_id.clone(),
+        requested_model: view.turn.requested_model.clone(),
+        summary: Some(summary(&view.turn, view.usage.as_ref(), view.cost.as_ref())),
+        cost: Some(turn_cost(view.cost.as_ref())),
+        input_messages: input_messages.into_iter().map(Into::into).collect(),
+        output_message: output_message.map(Into::into),
+        recorded_at: Some(timestamp_to_proto(view.turn.recorded_at)),
+    })
+}
+
+fn costs(rows: &[conversation_cost::Model]) -> Vec<pb::Money> {
+    rows.iter()
+        .map(|c| money(c.total.clone(), c.currency.clone()))
+        .collect()
+}
+
+pub fn conversation(view: ConversationView) -> Result<pb::Conversation, StoreError> {
+    let row = &view.row;
+    let usage = common::Usage {
+        input_tokens: unsigned(row.input_tokens),
+        output_tokens: unsigned(row.output_tokens),
+        cached_input_tokens: unsigned(row.cached_input_tokens),
+        cache_creation_input_tokens: unsigned(row.cache_creation_input_tokens),
+        reasoning_tokens: unsigned(row.reasoning_tokens),
+        total_tokens: unsigned(row.input_tokens.saturating_add(row.output_tokens)),
+    };
+    Ok(pb::Conversation {
+        id: row.id.clone(),
+        platform: view.platform.clone(),
+        tenant: row.tenant.clone(),
+        user: row.end_user.clone(),
+        labels: view.labels.clone(),
+        continuation_id: row.continuation_id.clone().unwrap_or_default(),
+        created_at: Some(timestamp_to_proto(row.created_at)),
+        updated_at: Some(timestamp_to_proto(row.updated_at)),
+        turn_count: u32::try_from(row.turn_count).unwrap_or(0),
+        last_status: status(&row.last_status),
+        usage: Some(usage),
+        cost: costs(&view.costs),
+        unpriced_turns: u32::try_from(row.unpriced_turns).unwrap_or(0),
+        turns: view.turns.into_iter().map(turn).collect::<Result<_, _>>()?,
+    })
+}
+
+pub fn usage_entry(view: UsageView) -> pb::UsageEntry {
+    pb::UsageEntry {
+        conversation_id: view.usage.conversation_id.clone(),
+        sequence: u32::try_from(view.usage.sequence).unwrap_or(0),
+        record_id: view.usage.record_id.clone(),
+        platform: view.platform.clone(),
+        model: view.usage.model.clone(),
+        tenant: view.usage.tenant.clone(),
+        recorded_at: Some(timestamp_to_proto(view.usage.recorded_at)),
+        usage: Some(usage(&view.usage)),
+        cost: Some(turn_cost(view.cost.as_ref())),
+    }
+}
+
+pub fn cost_group(group: CostGroup) -> pb::CostGroup {
+    pb::CostGroup {
+        platform: group.platform,
+        model: group.model,
+        day: group.day,
+        tenant: group.tenant,
+        turns: group.turns,
+        usage: Some(group.usage.into()),
+        cost: group
+            .costs
+            .into_iter()
+            .map(|(currency, total)| money(total.normalize().to_string(), currency))
+            .collect(),
+        unpriced_turns: group.unpriced_turns,
+        provider_cost: group.provider_cost.normalize().to_string(),
+    }
+}
+
+/// Parses a decimal price field of a request.
+pub fn price_decimal(text: &str, field: &str) -> Result<rust_decimal::Decimal, StoreError> {
+    rust_decimal::Decimal::from_str(text.trim())
+        .map_err(|_| StoreError::invalid(field, format!("{text:?} is not a decimal number")))
+}

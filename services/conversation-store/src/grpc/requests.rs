@@ -1,0 +1,87 @@
+//! Wire requests to validated queries, naming the field at fault.
+
+use chrono::{DateTime, Utc};
+use colloquy_proto::store::v1 as pb;
+use colloquy_records::time::timestamp_from_proto;
+
+use crate::error::StoreError;
+use crate::query::{ConversationFilter, CostGrouping, CostQuery, PageToken, UsageFilter};
+
+fn non_empty(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+fn time(
+    ts: Option<prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ts.map(|ts| timestamp_from_proto(&ts, field))
+        .transpose()
+        .map_err(Into::into)
+}
+
+fn page_size(requested: u32, default: u64, max: u64) -> u64 {
+    match u64::from(requested) {
+        0 => default,
+        n => n.min(max),
+    }
+}
+
+pub fn conversation_filter(
+    request: pb::ListConversationsRequest,
+) -> Result<ConversationFilter, StoreError> {
+    Ok(ConversationFilter {
+        platform: non_empty(request.platform),
+        tenant: non_empty(request.tenant),
+        labels: request.labels,
+        updated_after: time(request.updated_after, "updated_after")?,
+        updated_before: time(request.updated_before, "updated_before")?,
+        page_size: page_size(request.page_size, 50, 500),
+        page_token: PageToken::decode(&request.page_token)?,
+    })
+}
+
+pub fn usage_filter(request: pb::ListUsageRequest) -> Result<UsageFilter, StoreError> {
+    Ok(UsageFilter {
+        conversation_id: non_empty(request.conversation_id),
+        start: time(request.start_time, "start_time")?,
+        end: time(request.end_time, "end_time")?,
+        platform: non_empty(request.platform),
+        tenant: non_empty(request.tenant),
+        page_size: page_size(request.page_size, 100, 1000),
+        page_token: PageToken::decode(&request.page_token)?,
+    })
+}
+
+pub fn cost_query(request: pb::SummarizeCostsRequest) -> Result<CostQuery, StoreError> {
+    let start = time(request.start_time, "start_time")?
+        .ok_or_else(|| StoreError::invalid("start_time", "is required"))?;
+    let end = time(request.end_time, "end_time")?
+        .ok_or_else(|| StoreError::invalid("end_time", "is required"))?;
+    let mut group_by = Vec::new();
+    for (i, value) in request.group_by.into_iter().enumerate() {
+        let grouping = match pb::CostGrouping::try_from(value) {
+            Ok(pb::CostGrouping::Platform) => CostGrouping::Platform,
+            Ok(pb::CostGrouping::Model) => CostGrouping::Model,
+            Ok(pb::CostGrouping::Day) => CostGrouping::Day,
+            Ok(pb::CostGrouping::Tenant) => CostGrouping::Tenant,
+            Ok(pb::CostGrouping::Unspecified) => continue,
+            Err(_) => {
+                return Err(StoreError::invalid(
+                    format!("group_by[{i}]"),
+                    format!("unknown grouping {value}"),
+                ));
+            }
+        };
+        if !group_by.contains(&grouping) {
+            group_by.push(grouping);
+        }
+    }
+    Ok(CostQuery {
+        start,
+        end,
+        group_by,
+        platform: non_empty(request.platform),
+        tenant: non_empty(request.tenant),
+    })
+}

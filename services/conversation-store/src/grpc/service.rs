@@ -1,0 +1,268 @@
+//! `colloquy.store.v1.ConversationStore`.
+
+use chrono::Utc;
+use colloquy_pricing::PriceEntry;
+use colloquy_proto::store::v1 as pb;
+use colloquy_proto::store::v1::conversation_store_server::ConversationStore;
+use colloquy_records::time::timestamp_from_proto;
+use colloquy_records::{CompletionRecord, RecordLimits};
+use prost::Message;
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status};
+
+use super::{convert, requests};
+use crate::entity::{platform, price};
+use crate::error::StoreError;
+use crate::ingest::Ingest;
+use crate::prices::{PriceBook, import_prices, price_to_proto, upsert_price};
+use crate::query;
+
+pub struct StoreService {
+    db: DatabaseConnection,
+    ingest: Ingest,
+    prices: PriceBook,
+    limits: RecordLimits,
+}
+
+impl StoreService {
+    pub fn new(
+        db: DatabaseConnection,
+        ingest: Ingest,
+        prices: PriceBook,
+        limits: RecordLimits,
+    ) -> Self {
+        Self {
+            db,
+            ingest,
+            prices,
+            limits,
+        }
+    }
+}
+
+/// SHA-256 of the record's canonical encoding: maps are ordered and empty identifiers dropped,
+/// so a retried record always hashes the same.
+fn fingerprint(record: &CompletionRecord) -> String {
+    let bytes = pb::CompletionRecord::from(record.clone()).encode_to_vec();
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tonic::async_trait]
+impl ConversationStore for StoreService {
+    #[tracing::instrument(skip_all, fields(record_id = %request.get_ref().record_id))]
+    async fn record_completion(
+        &self,
+        request: Request<pb::CompletionRecord>,
+    ) -> Result<Response<pb::RecordAck>, Status> {
+        let record = CompletionRecord::try_from(request.into_inner()).map_err(StoreError::from)?;
+        record
+            .check_limits(&self.limits)
+            .map_err(StoreError::from)?;
+        let fingerprint = fingerprint(&record);
+        let ack = self.ingest.record(record, fingerprint).await?;
+        Ok(Response::new(pb::RecordAck {
+            record_id: ack.record_id,
+            created: ack.created,
+            conversation_id: ack.conversation_id,
+            sequence: ack.sequence,
+        }))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let id = request.into_inner().conversation_id;
+        if id.is_empty() {
+            return Err(StoreError::invalid("conversation_id", "is required").into());
+        }
+        let view = query::get_conversation(&self.db, &id).await?;
+        Ok(Response::new(convert::conversation(view)?))
+    }
+
+    async fn list_conversations(
+        &self,
+        request: Request<pb::ListConversationsRequest>,
+    ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+        let filter = requests::conversation_filter(request.into_inner())?;
+        let (views, next) = query::list_conversations(&self.db, &filter).await?;
+        Ok(Response::new(pb::ListConversationsResponse {
+            conversations: views
+                .into_iter()
+                .map(convert::conversation)
+                .collect::<Result<_, _>>()?,
+            next_page_token: next.map(|t| t.encode()).unwrap_or_default(),
+        }))
+    }
+
+    async fn list_usage(
+        &self,
+        request: Request<pb::ListUsageRequest>,
+    ) -> Result<Response<pb::ListUsageResponse>, Status> {
+        let filter = requests::usage_filter(request.into_inner())?;
+        if let Some(id) = &filter.conversation_id {
+            // An unknown conversation is an error, not an empty history.
+            query::get_conversation(&self.db, id).await?;
+        }
+        let (views, next) = query::list_usage(&self.db, &filter).await?;
+        Ok(Response::new(pb::ListUsageResponse {
+            entries: views.into_iter().map(convert::usage_entry).collect(),
+            next_page_token: next.map(|t| t.encode()).unwrap_or_default(),
+        }))
+    }
+
+    async fn summarize_costs(
+        &self,
+        request: Request<pb::SummarizeCostsRequest>,
+    ) -> Result<Response<pb::SummarizeCostsResponse>, Status> {
+        let query = requests::cost_query(request.into_inner())?;
+        let groups = query::summarize_costs(&self.db, &query).await?;
+        Ok(Response::new(pb::SummarizeCostsResponse {
+            groups: groups.into_iter().map(convert::cost_group).collect(),
+        }))
+    }
+
+    async fn list_platforms(
+        &self,
+        _request: Request<pb::ListPlatformsRequest>,
+    ) -> Result<Response<pb::ListPlatformsResponse>, Status> {
+        let rows = platform::Entity::find()
+            .order_by_asc(platform::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Response::new(pb::ListPlatformsResponse {
+            platforms: rows.iter().map(convert::platform).collect(),
+        }))
+    }
+
+    async fn list_prices(
+        &self,
+        request: Request<pb::ListPricesRequest>,
+    ) -> Result<Response<pb::ListPricesResponse>, Status> {
+        let request = request.into_inner();
+        let mut query = price::Entity::find();
+        if !request.provider.is_empty() {
+            query = query.filter(price::Column::Provider.eq(request.provider.to_ascii_lowercase()));
+        }
+        if !request.model.is_empty() {
+            query = query.filter(price::Column::Model.eq(request.model));
+        }
+        if !request.include_history {
+            let now = Utc::now();
+            query = query.filter(price::Column::EffectiveFrom.lte(now)).filter(
+                Condition::any()
+                    .add(price::Column::EffectiveUntil.is_null())
+                    .add(price::Column::EffectiveUntil.gt(now)),
+            );
+        }
+        let rows = query
+            .order_by_asc(price::Column::Provider)
+            .order_by_asc(price::Column::Model)
+            .order_by_asc(price::Column::EffectiveFrom)
+            .all(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Response::new(pb::ListPricesResponse {
+            prices: rows.iter().map(price_to_proto).collect(),
+        }))
+    }
+
+    async fn upsert_price(
+        &self,
+        request: Request<pb::UpsertPriceRequest>,
+    ) -> Result<Response<pb::Price>, Status> {
+        let wire = request
+            .into_inner()
+            .price
+            .ok_or_else(|| StoreError::invalid("price", "is required"))?;
+        let entry = price_entry(wire)?;
+        let row = upsert_price(&self.db, entry).await?;
+        self.prices
+            .reload(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Response::new(price_to_proto(&row)))
+    }
+
+    async fn import_prices(
+        &self,
+        request: Request<pb::ImportPricesRequest>,
+    ) -> Result<Response<pb::ImportPricesResponse>, Status> {
+        let request = request.into_inner();
+        if request.source.trim().is_empty() {
+            return Err(StoreError::invalid("source", "is required").into());
+        }
+        let effective_from = match request.effective_from {
+            Some(ts) => timestamp_from_proto(&ts, "effective_from").map_err(StoreError::from)?,
+            None => Utc::now(),
+        };
+        let outcome = import_prices(
+            &self.db,
+            &request.litellm_json,
+            &request.source,
+            effective_from,
+        )
+        .await?;
+        self.prices
+            .reload(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(Response::new(pb::ImportPricesResponse {
+            import_id: outcome.import_id,
+            inserted: count(outcome.inserted),
+            closed: count(outcome.closed),
+            unchanged: count(outcome.unchanged),
+            skipped: count(outcome.skipped),
+        }))
+    }
+}
+
+fn price_entry(wire: pb::Price) -> Result<PriceEntry, StoreError> {
+    let optional = |text: Option<String>, field: &str| {
+        text.filter(|t| !t.is_empty())
+            .map(|t| convert::price_decimal(&t, field))
+            .transpose()
+    };
+    if wire.provider.trim().is_empty() {
+        return Err(StoreError::invalid("price.provider", "is required"));
+    }
+    if wire.model.trim().is_empty() {
+        return Err(StoreError::invalid("price.model", "is required"));
+    }
+    Ok(PriceEntry {
+        provider: wire.provider.to_ascii_lowercase(),
+        model: wire.model,
+        currency: if wire.currency.is_empty() {
+            "USD".into()
+        } else {
+            wire.currency
+        },
+        input_per_mtok: convert::price_decimal(&wire.input_per_mtok, "price.input_per_mtok")?,
+        cached_input_per_mtok: optional(wire.cached_input_per_mtok, "price.cached_input_per_mtok")?,
+        cache_creation_per_mtok: optional(
+            wire.cache_creation_per_mtok,
+            "price.cache_creation_per_mtok",
+        )?,
+        output_per_mtok: convert::price_decimal(&wire.output_per_mtok, "price.output_per_mtok")?,
+        reasoning_per_mtok: optional(wire.reasoning_per_mtok, "price.reasoning_per_mtok")?,
+        effective_from: match wire.effective_from {
+            Some(ts) => timestamp_from_proto(&ts, "price.effective_from")?,
+            None => Utc::now(),
+        },
+        effective_until: wire
+            .effective_until
+            .map(|ts| timestamp_from_proto(&ts, "price.effective_until"))
+            .transpose()?,
+        source: if wire.source.is_empty() {
+            "UpsertPrice".into()
+        } else {
+            wire.source
+        },
+    })
+}

@@ -1,0 +1,19 @@
+//! Colloquy's conversation store: persists one record per completion (conversation, provider
+//! identifiers, token history, exact cost) through sea-orm on Postgres or SQLite, and answers
+//! reads over them via gRPC.
+
+mod content;
+pub mod db;
+mod entity;
+mod error;
+mod grpc;
+mod ingest;
+mod migration;
+pub mod prices;
+mod query;
+mod server;
+pub mod settings;
+
+pub use error::StoreError;
+pub use server::{App, serve, spawn_for_tests};
+pub use settings::Settings;

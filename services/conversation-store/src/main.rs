@@ -1,0 +1,117 @@
+//! `colloquy-store`: runs the conversation store, or imports a price list into its database.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use colloquy_store::settings::{CONFIG_ENV, LogFormat};
+use colloquy_store::{App, Settings};
+
+#[derive(Parser)]
+#[command(version, about = "Colloquy conversation store")]
+struct Cli {
+    /// Settings file (TOML); defaults and COLLOQUY_STORE__* variables apply around it.
+    #[arg(long, env = CONFIG_ENV, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Run the migrations and exit.
+    Migrate,
+    /// Import a price list in LiteLLM's model_prices_and_context_window.json format as a new
+    /// catalogue version.
+    ImportPrices {
+        /// The JSON file.
+        file: PathBuf,
+        /// Where the list came from, stored with every price it adds (defaults to the file name).
+        #[arg(long)]
+        source: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("colloquy-store: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    init_tracing(settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen))?;
+            tracing::info!(address = %listener.local_addr()?, database = %colloquy_store::db::redact(&settings.database.url), "conversation store listening");
+            colloquy_store::serve(settings, listener, shutdown_signal()).await?;
+            tracing::info!("conversation store stopped");
+        }
+        Command::Migrate => {
+            App::build(settings).await?;
+        }
+        Command::ImportPrices { file, source } => {
+            let json = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let source = source.unwrap_or_else(|| file.display().to_string());
+            let app = App::build(settings).await?;
+            let outcome =
+                colloquy_store::prices::import_prices(&app.db, &json, &source, Utc::now()).await?;
+            println!(
+                "import {}: {} inserted, {} closed, {} unchanged, {} skipped",
+                outcome.import_id,
+                outcome.inserted,
+                outcome.closed,
+                outcome.unchanged,
+                outcome.skipped
+            );
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,19 @@
+//! Schema migrations, run at start. The same migrations build the schema on Postgres and
+//! SQLite; each one is append-only once released.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_ledger;
+mod m0002_default_prices;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m0001_ledger::Migration),
+            Box::new(m0002_default_prices::Migration),
+        ]
+    }
+}

@@ -1,0 +1,125 @@
+//! The in-memory price book: every price row with its id, swapped whole after each change so
+//! that pricing a turn takes no lock across an await and no database query.
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use colloquy_pricing::{CostBreakdown, PriceCatalogue, TokenCounts, compute_cost};
+use colloquy_records::{ProviderKind, Usage};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder};
+
+use super::price_from_model;
+use crate::entity::price;
+
+struct Snapshot {
+    catalogue: PriceCatalogue,
+    /// `ids[i]` is the row id of `catalogue.entries()[i]`.
+    ids: Vec<i64>,
+}
+
+/// How a turn was priced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnPricing {
+    Priced { price_id: i64, cost: CostBreakdown },
+    Unpriced { reason: String },
+}
+
+#[derive(Clone)]
+pub struct PriceBook {
+    current: Arc<RwLock<Arc<Snapshot>>>,
+}
+
+impl PriceBook {
+    /// Loads every price row, current and historical.
+    pub async fn load(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let book = Self {
+            current: Arc::new(RwLock::new(Arc::new(Snapshot {
+                catalogue: PriceCatalogue::new(Vec::new()),
+                ids: Vec::new(),
+            }))),
+        };
+        book.reload(db).await?;
+        Ok(book)
+    }
+
+    /// Rereads the table after a price change.
+    pub async fn reload(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        let rows = price::Entity::find()
+            .order_by_asc(price::Column::Id)
+            .all(db)
+            .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match price_from_model(row) {
+                Ok(entry) => {
+                    entries.push(entry);
+                    ids.push(row.id);
+                }
+                Err(reason) => tracing::warn!(%reason, "price row skipped"),
+            }
+        }
+        let snapshot = Arc::new(Snapshot {
+            catalogue: PriceCatalogue::new(entries),
+            ids,
+        });
+        match self.current.write() {
+            Ok(mut current) => *current = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(current) => Arc::clone(&current),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Prices a turn with the row in effect when the completion started, so a later price
+    /// never changes an old turn's cost.
+    pub fn price(
+        &self,
+        kind: ProviderKind,
+        model: &str,
+        usage: &Usage,
+        at: DateTime<Utc>,
+    ) -> TurnPricing {
+        let snapshot = self.snapshot();
+        let entry = match snapshot.catalogue.lookup(kind.price_provider(), model, at) {
+            Ok(entry) => entry,
+            Err(no_price) => {
+                return TurnPricing::Unpriced {
+                    reason: no_price.to_string(),
+                };
+            }
+        };
+        let Some(index) = snapshot
+            .catalogue
+            .entries()
+            .iter()
+            .position(|e| std::ptr::eq(e, entry))
+        else {
+            return TurnPricing::Unpriced {
+                reason: "price row vanished".into(),
+            };
+        };
+        let counts = TokenCounts {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            cache_creation_input_tokens: usage.cache_creation_input_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+        };
+        match compute_cost(&counts, entry) {
+            Ok(cost) => TurnPricing::Priced {
+                price_id: snapshot.ids[index],
+                cost,
+            },
+            Err(error) => TurnPricing::Unpriced {
+                reason: format!("cost of {model} could not be computed: {error}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Reads of conversations: one with its turns, or a filtered, paged list.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::PageToken;
+use crate::entity::{
+    conversation, conversation_cost, conversation_label, platform, turn, turn_cost, usage,
+};
+use crate::error::StoreError;
+
+/// A conversation with what its answer needs beside the row.
+#[derive(Debug, Clone)]
+pub struct ConversationView {
+    pub row: conversation::Model,
+    pub platform: String,
+    pub labels: BTreeMap<String, String>,
+    pub costs: Vec<conversation_cost::Model>,
+    pub turns: Vec<TurnView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TurnView {
+    pub turn: turn::Model,
+    pub usage: Option<usage::Model>,
+    pub cost: Option<turn_cost::Model>,
+}
+
+pub async fn get_conversation(
+    db: &DatabaseConnection,
+    id: &str,
+) -> Result<ConversationView, StoreError> {
+    let row = conversation::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::not_found("conversation", id))?;
+    let turns = turn::Entity::find()
+        .filter(turn::Column::ConversationId.eq(id))
+        .order_by_asc(turn::Column::Sequence)
+        .all(db)
+        .await?;
+    let mut usages: HashMap<String, usage::Model> = usage::Entity::find()
+        .filter(usage::Column::ConversationId.eq(id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.record_id.clone(), u))
+        .collect();
+    let record_ids: Vec<String> = turns.iter().map(|t| t.record_id.clone()).collect();
+    let mut costs: HashMap<String, turn_cost::Model> = HashMap::new();
+    for chunk in record_ids.chunks(500) {
+        for cost in turn_cost::Entity::find()
+            .filter(turn_cost::Column::RecordId.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            costs.insert(cost.record_id.clone(), cost);
+        }
+    }
+    let turns = turns
+        .into_iter()
+        .map(|turn| TurnView {
+            usage: usages.remove(&turn.record_id),
+            cost: costs.remove(&turn.record_id),
+            turn,
+        })
+        .collect();
+    let mut views = decorate(db, vec![row]).await?;
+    let mut view = views
+        .pop()
+        .ok_or_else(|| StoreError::not_found("conversation", id))?;
+    view.turns = turns;
+    Ok(view)
+}
+
+/// Filters of `ListConversations`.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub platform: Option<String>,
+    pub tenant: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
+    pub page_size: u64,
+    pub page_token: Option<PageToken>,
+}
+
+/// Conversations newest first by creation, and the token of the next page.
+pub async fn list_conversations(
+    db: &DatabaseConnection,
+    filter: &ConversationFilter,
+) -> Result<(Vec<ConversationView>, Option<PageToken>), StoreError> {
+    let mut condition = Condition::all();
+    if let Some(name) = &filter.platform {
+        let Some(platform) = platform::Entity::find()
+            .filter(platform::Column::Name.eq(name.as_str()))
+            .one(db)
+            .await?
+        else {
+            return Ok((Vec::new(), None));
+        };
+        condition = condition.add(conversation::Column::PlatformId.eq(platform.id));
+    }
+    if let Some(tenant) = &filter.tenant {
+        condition = condition.add(conversation::Column::Tenant.eq(tenant.as_str()));
+    }
+    for (key, value) in &filter.labels {
+        condition = condition.add(
+            conversation::Column::Id.in_subquery(
+                Query::select()
+                    .column(conversation_label::Column::ConversationId)
+                    .from(conversation_label::Entity)
+                    .and_where(conversation_label::Column::Key.eq(key.as_str()))
+                    .and_where(conversation_label::Column::Value.eq(value.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(after) = filter.updated_after {
+        condition = condition.add(conversation::Column::UpdatedAt.gte(after));
+    }
+    if let Some(before) = filter.updated_before {
+        condition = condition.add(conversation::Column::UpdatedAt.lt(before));
+    }
+    if let Some(token) = &filter.page_token {
+        condition = condition.add(
+            Condition::any()
+                .add(conversation::Column::CreatedAt.lt(token.at))
+                .add(
+                    Condition::all()
+                        .add(conversation::Column::CreatedAt.eq(token.at))
+                        .add(conversation::Column::Id.lt(token.id.as_str())),
+                ),
+        );
+    }
+    let mut rows = conversation::Entity::find()
+        .filter(condition)
+        .order_by_desc(conversation::Column::CreatedAt)
+        .order_by_desc(conversation::Column::Id)
+        .limit(filter.page_size + 1)
+        .all(db)
+        .await?;
+    let next = if rows.len() as u64 > filter.page_size {
+        rows.truncate(filter.page_size as usize);
+        rows.last().map(|last| PageToken {
+            at: last.created_at,
+            id: last.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok((decorate(db, rows).await?, next))
+}
+
+/// Adds platform names, labels and cost totals to conversation rows.
+async fn decorate(
+    db: &DatabaseConnection,
+    rows: Vec<conversation::Model>,
+) -> Result<Vec<ConversationView>, StoreError> {
+    let names = super::platform_names(db).await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut costs: HashMap<String, Vec<conversation_cost::Model>> = HashMap::new();
+    for cost in conversation_cost::Entity::find()
+        .filter(conversation_cost::Column::ConversationId.is_in(ids))
+        .order_by_asc(conversation_cost::Column::Currency)
+        .all(db)
+        .await?
+    {
+        costs
+            .entry(cost.conversation_id.clone())
+            .or_default()
+            .push(cost);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let labels = serde_json::from_str(&row.labels).map_err(|e| {
+                StoreError::Corrupt(format!("labels of conversation {}: {e}", row.id))
+            })?;
+            Ok(ConversationView {
+                platform: names.get(&row.platform_id).cloned().unwrap_or_default(),
+                labels,
+                costs: costs.remove(&row.id).unwrap_or_default(),
+                turns: Vec::new(),
+                row,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,135 @@
+//! Cost summaries: token and cost totals over a time range, grouped by platform, model, day
+//! or tenant. Amounts are summed with decimal arithmetic in the store, since the databases
+//! keep them as exact text.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use colloquy_records::Usage;
+use rust_decimal::Decimal;
+use sea_orm::DatabaseConnection;
+
+use super::{UsageFilter, list_usage};
+use crate::error::StoreError;
+use crate::ingest::parse_decimal;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostGrouping {
+    Platform,
+    Model,
+    Day,
+    Tenant,
+}
+
+#[derive(Debug, Clone)]
+pub struct CostQuery {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub group_by: Vec<CostGrouping>,
+    pub platform: Option<String>,
+    pub tenant: Option<String>,
+}
+
+/// The totals of one group; keys not grouped on are empty.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CostGroup {
+    pub platform: String,
+    pub model: String,
+    pub day: String,
+    pub tenant: String,
+    pub turns: u64,
+    pub usage: Usage,
+    pub costs: BTreeMap<String, Decimal>,
+    pub unpriced_turns: u64,
+    pub provider_cost: Decimal,
+}
+
+const SCAN_PAGE: u64 = 1000;
+
+pub async fn summarize_costs(
+    db: &DatabaseConnection,
+    query: &CostQuery,
+) -> Result<Vec<CostGroup>, StoreError> {
+    if query.end <= query.start {
+        return Err(StoreError::invalid("end_time", "must be after start_time"));
+    }
+    let mut filter = UsageFilter {
+        start: Some(query.start),
+        end: Some(query.end),
+        platform: query.platform.clone(),
+        tenant: query.tenant.clone(),
+        page_size: SCAN_PAGE,
+        ..UsageFilter::default()
+    };
+    let mut groups: BTreeMap<[String; 4], CostGroup> = BTreeMap::new();
+    loop {
+        let (page, next) = list_usage(db, &filter).await?;
+        for view in page {
+            let row = &view.usage;
+            let mut key: [String; 4] = Default::default();
+            for grouping in &query.group_by {
+                match grouping {
+                    CostGrouping::Platform => key[0].clone_from(&view.platform),
+                    CostGrouping::Model => key[1].clone_from(&row.model),
+                    CostGrouping::Day => key[2] = row.recorded_at.format("%Y-%m-%d").to_string(),
+                    CostGrouping::Tenant => key[3].clone_from(&row.tenant),
+                }
+            }
+            let group = groups.entry(key.clone()).or_insert_with(|| {
+                let [platform, model, day, tenant] = key;
+                CostGroup {
+                    platform,
+                    model,
+                    day,
+                    tenant,
+                    ..CostGroup::default()
+                }
+            });
+            group.turns += 1;
+            group.usage.accumulate(&Usage {
+                input_tokens: row.input_tokens.max(0) as u64,
+                output_tokens: row.output_tokens.max(0) as u64,
+                cached_input_tokens: row.cached_input_tokens.max(0) as u64,
+                cache_creation_input_tokens: row.cache_creation_input_tokens.max(0) as u64,
+                reasoning_tokens: row.reasoning_tokens.max(0) as u64,
+            });
+            match &view.cost {
+                Some(cost) if cost.priced => {
+                    let (Some(currency), Some(total)) = (&cost.currency, &cost.total) else {
+                        return Err(StoreError::Corrupt(format!(
+                            "priced turn {} has no total",
+                            cost.record_id
+                        )));
+                    };
+                    let amount = parse_decimal(total, "turn_costs.total")?;
+                    let sum = group.costs.entry(currency.clone()).or_default();
+                    *sum = sum
+                        .checked_add(amount)
+                        .ok_or_else(|| StoreError::Corrupt("cost sum overflows".into()))?;
+                    add_provider_cost(group, cost.provider_cost.as_deref())?;
+                }
+                Some(cost) => {
+                    group.unpriced_turns += 1;
+                    add_provider_cost(group, cost.provider_cost.as_deref())?;
+                }
+                None => group.unpriced_turns += 1,
+            }
+        }
+        match next {
+            Some(token) => filter.page_token = Some(token),
+            None => break,
+        }
+    }
+    Ok(groups.into_values().collect())
+}
+
+fn add_provider_cost(group: &mut CostGroup, cost: Option<&str>) -> Result<(), StoreError> {
+    if let Some(cost) = cost {
+        let amount = parse_decimal(cost, "turn_costs.provider_cost")?;
+        group.provider_cost = group
+            .provider_cost
+            .checked_add(amount)
+            .ok_or_else(|| StoreError::Corrupt("provider cost sum overflows".into()))?;
+    }
+    Ok(())
+}

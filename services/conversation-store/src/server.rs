@@ -1,0 +1,103 @@
+//! Starts the store: database, price book, writers, and the gRPC server with health and
+//! reflection, until the shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use colloquy_proto::store::v1::conversation_store_server::ConversationStoreServer;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::db::connect_and_migrate;
+use crate::grpc::StoreService;
+use crate::ingest::Ingest;
+use crate::prices::PriceBook;
+use crate::settings::Settings;
+
+/// The store's parts, connected and migrated.
+pub struct App {
+    pub db: DatabaseConnection,
+    pub prices: PriceBook,
+    settings: Settings,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = connect_and_migrate(&settings.database).await?;
+        let prices = PriceBook::load(&db).await?;
+        Ok(Self {
+            db,
+            prices,
+            settings,
+        })
+    }
+
+    /// Serves gRPC on `listener` until `shutdown` resolves; running calls finish first.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let ingest = Ingest::start(
+            self.db.clone(),
+            self.prices.clone(),
+            self.settings.ingest.writers,
+            self.settings.ingest.max_batch,
+        );
+        let service = StoreService::new(
+            self.db.clone(),
+            ingest,
+            self.prices.clone(),
+            self.settings.record_limits(),
+        );
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        // Reported only now: the database is migrated and the price book loaded.
+        health_reporter
+            .set_serving::<ConversationStoreServer<StoreService>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(colloquy_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let draining = async move {
+            shutdown.await;
+            health_reporter
+                .set_not_serving::<ConversationStoreServer<StoreService>>()
+                .await;
+        };
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(ConversationStoreServer::new(service).max_decoding_message_size(64 << 20))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
+            .await?;
+        self.db.close().await?;
+        Ok(())
+    }
+}
+
+/// Builds and serves the store with `settings`.
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    App::build(settings).await?.serve(listener, shutdown).await
+}
+
+/// Starts a store on `127.0.0.1:0` over `database_url`, migrated and serving when it returns.
+pub async fn spawn_for_tests(
+    database_url: &str,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let settings = Settings::for_database(database_url)?;
+    let app = App::build(settings).await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let handle = tokio::spawn(async move {
+        if let Err(error) = app.serve(listener, std::future::pending()).await {
+            tracing::error!(%error, "test store stopped");
+        }
+    });
+    Ok((addr, handle))
+}

@@ -1,0 +1,159 @@
+//! The store's settings: built-in defaults, then a TOML file, then `COLLOQUY_STORE__*`
+//! environment variables (`__` separates nested keys, e.g. `COLLOQUY_STORE__DATABASE__URL`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use colloquy_records::RecordLimits;
+use serde::Deserialize;
+
+/// Environment variable naming the settings file, when `--config` is not given.
+pub const CONFIG_ENV: &str = "COLLOQUY_STORE_CONFIG";
+const ENV_PREFIX: &str = "COLLOQUY_STORE";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the gRPC server listens on.
+    pub listen: SocketAddr,
+    pub database: DatabaseSettings,
+    pub limits: LimitSettings,
+    pub ingest: IngestSettings,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`. The default keeps a SQLite file
+    /// under `./data/`.
+    pub url: String,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Largest text of one message, in bytes.
+    pub max_message_bytes: usize,
+    /// Longest id, name, identifier or label, in bytes.
+    pub max_identifier_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Most records written in one transaction (group commit).
+    pub max_batch: usize,
+    /// Parallel writers; SQLite always uses one.
+    pub writers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+const DEFAULTS: &str = r#"
+listen = "127.0.0.1:50052"
+log_format = "text"
+
+[database]
+url = "sqlite://./data/colloquy.db?mode=rwc"
+max_connections = 8
+
+[limits]
+max_message_bytes = 1048576
+max_identifier_bytes = 512
+
+[ingest]
+max_batch = 256
+writers = 2
+"#;
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("settings file {} does not exist", file.display());
+            }
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .context("invalid store settings")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Defaults with another database, for tests and tools.
+    pub fn for_database(url: &str) -> anyhow::Result<Self> {
+        let mut settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .and_then(config::Config::try_deserialize)?;
+        settings.database.url = url.to_string();
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            bail!("database.url must start with sqlite:, postgres:// or postgresql://");
+        }
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        if self.ingest.max_batch == 0 || self.ingest.writers == 0 {
+            bail!("ingest.max_batch and ingest.writers must be at least 1");
+        }
+        if self.limits.max_message_bytes == 0 || self.limits.max_identifier_bytes == 0 {
+            bail!("limits.max_message_bytes and limits.max_identifier_bytes must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn record_limits(&self) -> RecordLimits {
+        RecordLimits {
+            max_message_bytes: self.limits.max_message_bytes,
+            max_identifier_bytes: self.limits.max_identifier_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_point_at_the_embedded_database() {
+        let settings = Settings::load(None).unwrap();
+        assert!(settings.database.url.starts_with("sqlite://./data/"));
+        assert_eq!(settings.listen.port(), 50052);
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_the_key_named() {
+        let error = Settings::for_database("mysql://x").unwrap_err();
+        assert!(error.to_string().contains("database.url"), "{error}");
+    }
+}

@@ -1,0 +1,11 @@
+//! The conversation store's integration tests: a real store on 127.0.0.1:0, over its
+//! migrations, on SQLite and on Postgres, driven through its gRPC API.
+
+mod helpers;
+
+mod concurrency;
+mod costs;
+mod idempotency;
+mod prices;
+mod reads;
+mod validation;

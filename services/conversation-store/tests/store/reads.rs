@@ -1,0 +1,313 @@
+//! Reads: one conversation, filtered and paged lists, token history, cost summaries.
+
+use std::collections::BTreeMap;
+
+use colloquy_proto::common::v1 as common;
+use colloquy_proto::store::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+async fn a_turn_keeps_everything_the_gateway_reported(mut store: TestStore) {
+    let conversation = new_conversation_id();
+    let mut sent = record(&conversation, usage(1000, 500, 200, 0, 100));
+    summary_mut(&mut sent)
+        .identifiers
+        .as_mut()
+        .expect("ids")
+        .service_tier = Some("default".into());
+    store
+        .client
+        .record_completion(sent.clone())
+        .await
+        .expect("recorded");
+
+    let stored = store
+        .client
+        .get_conversation(pb::GetConversationRequest {
+            conversation_id: conversation.clone(),
+        })
+        .await
+        .expect("conversation")
+        .into_inner();
+    assert_eq!(stored.platform, "openai");
+    assert_eq!(stored.tenant, "acme");
+    assert_eq!(stored.user, "user-1");
+    assert_eq!(
+        stored.labels.get("app").map(String::as_str),
+        Some("support")
+    );
+    assert_eq!(
+        stored.last_status,
+        common::CompletionStatus::Completed as i32
+    );
+    let turn = &stored.turns[0];
+    assert_eq!(turn.record_id, sent.record_id);
+    assert_eq!(turn.gateway_request_id, sent.gateway_request_id);
+    assert_eq!(turn.input_messages, sent.input_messages);
+    assert_eq!(turn.output_message, sent.output_message);
+    let summary = turn.summary.clone().expect("summary");
+    let expected = sent.summary.clone().expect("summary");
+    assert_eq!(summary.identifiers, expected.identifiers);
+    assert_eq!(summary.usage, expected.usage);
+    assert_eq!(summary.finish_reason, "stop");
+    assert_eq!(summary.timing, expected.timing);
+
+    let missing = store
+        .client
+        .get_conversation(pb::GetConversationRequest {
+            conversation_id: "nope".into(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(missing.code(), Code::NotFound);
+}
+on_both_databases!(turn_contents, a_turn_keeps_everything_the_gateway_reported);
+
+async fn content_is_not_kept_when_the_platform_says_so(mut store: TestStore) {
+    let conversation = new_conversation_id();
+    let mut sent = record(&conversation, usage(10, 5, 0, 0, 0));
+    sent.platform.as_mut().expect("platform").store_content = false;
+    store
+        .client
+        .record_completion(sent)
+        .await
+        .expect("recorded");
+    let stored = store
+        .client
+        .get_conversation(pb::GetConversationRequest {
+            conversation_id: conversation,
+        })
+        .await
+        .expect("conversation")
+        .into_inner();
+    assert!(stored.turns[0].input_messages.is_empty());
+    assert!(stored.turns[0].output_message.is_none());
+    assert_eq!(
+        stored.usage.expect("usage").input_tokens,
+        10,
+        "usage is kept"
+    );
+}
+on_both_databases!(no_content, content_is_not_kept_when_the_platform_says_so);
+
+async fn lists_filter_and_page_stably(mut store: TestStore) {
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let conversation = new_conversation_id();
+        let mut sent = record(&conversation, usage(10, 5, 0, 0, 0));
+        sent.tenant = if i % 2 == 0 {
+            "even".into()
+        } else {
+            "odd".into()
+        };
+        sent.labels = BTreeMap::from([("batch".to_string(), format!("b{}", i % 3))]);
+        store
+            .client
+            .record_completion(sent)
+            .await
+            .expect("recorded");
+        ids.push(conversation);
+    }
+
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = store
+            .client
+            .list_conversations(pb::ListConversationsRequest {
+                page_size: 3,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        assert!(page.conversations.len() <= 3);
+        seen.extend(page.conversations.into_iter().map(|c| c.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first, "every conversation once, newest first");
+
+    let even = store
+        .client
+        .list_conversations(pb::ListConversationsRequest {
+            tenant: "even".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("tenant filter")
+        .into_inner();
+    assert_eq!(even.conversations.len(), 4);
+    let labelled = store
+        .client
+        .list_conversations(pb::ListConversationsRequest {
+            labels: BTreeMap::from([("batch".to_string(), "b1".to_string())]),
+            platform: "openai".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("label filter")
+        .into_inner();
+    assert_eq!(labelled.conversations.len(), 2);
+    let other_platform = store
+        .client
+        .list_conversations(pb::ListConversationsRequest {
+            platform: "anthropic".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("platform filter")
+        .into_inner();
+    assert!(other_platform.conversations.is_empty());
+
+    let bad = store
+        .client
+        .list_conversations(pb::ListConversationsRequest {
+            page_token: "garbage!".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad token");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+}
+on_both_databases!(listing, lists_filter_and_page_stably);
+
+async fn usage_history_and_cost_summaries(mut store: TestStore) {
+    let conversation = new_conversation_id();
+    for _ in 0..3 {
+        store
+            .client
+            .record_completion(record(&conversation, usage(1000, 500, 200, 0, 0)))
+            .await
+            .expect("openai");
+    }
+    let mut anthropic = record(&new_conversation_id(), usage(3100, 300, 1000, 2000, 0));
+    anthropic.platform = Some(platform(common::ProviderKind::Anthropic));
+    anthropic.tenant = "other".into();
+    anthropic.requested_model = "claude-sonnet-4-5".into();
+    summary_mut(&mut anthropic)
+        .identifiers
+        .as_mut()
+        .expect("ids")
+        .resolved_model = Some("claude-sonnet-4-5-20250929".into());
+    store
+        .client
+        .record_completion(anthropic)
+        .await
+        .expect("anthropic");
+
+    let history = store
+        .client
+        .list_usage(pb::ListUsageRequest {
+            conversation_id: conversation.clone(),
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("usage")
+        .into_inner();
+    assert_eq!(
+        history
+            .entries
+            .iter()
+            .map(|e| e.sequence)
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let rest = store
+        .client
+        .list_usage(pb::ListUsageRequest {
+            conversation_id: conversation.clone(),
+            page_size: 2,
+            page_token: history.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .expect("usage page 2")
+        .into_inner();
+    assert_eq!(
+        rest.entries.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        vec![3]
+    );
+    assert_eq!(rest.entries[0].model, "gpt-4o-2024-08-06");
+
+    let unknown = store
+        .client
+        .list_usage(pb::ListUsageRequest {
+            conversation_id: "nope".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown conversation");
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    let now = now_seconds();
+    let summary = store
+        .client
+        .summarize_costs(pb::SummarizeCostsRequest {
+            start_time: Some(timestamp(now - 3600)),
+            end_time: Some(timestamp(now + 3600)),
+            group_by: vec![
+                pb::CostGrouping::Platform as i32,
+                pb::CostGrouping::Tenant as i32,
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect("summary")
+        .into_inner();
+    let by_platform: BTreeMap<String, &pb::CostGroup> = summary
+        .groups
+        .iter()
+        .map(|g| (g.platform.clone(), g))
+        .collect();
+    let openai = by_platform["openai"];
+    assert_eq!((openai.turns, openai.tenant.as_str()), (3, "acme"));
+    assert_eq!(openai.cost[0].amount, "0.02175");
+    assert_eq!(openai.usage.as_ref().expect("usage").input_tokens, 3000);
+    assert_eq!(by_platform["anthropic"].cost[0].amount, "0.0126");
+
+    let by_day = store
+        .client
+        .summarize_costs(pb::SummarizeCostsRequest {
+            start_time: Some(timestamp(now - 3600)),
+            end_time: Some(timestamp(now + 3600)),
+            group_by: vec![pb::CostGrouping::Day as i32],
+            ..Default::default()
+        })
+        .await
+        .expect("by day")
+        .into_inner();
+    let turns: u64 = by_day.groups.iter().map(|g| g.turns).sum();
+    assert_eq!(turns, 4);
+    assert!(
+        by_day
+            .groups
+            .iter()
+            .all(|g| g.day.len() == 10 && g.platform.is_empty())
+    );
+
+    let missing_range = store
+        .client
+        .summarize_costs(pb::SummarizeCostsRequest::default())
+        .await
+        .expect_err("range required");
+    assert_eq!(missing_range.code(), Code::InvalidArgument);
+
+    let platforms = store
+        .client
+        .list_platforms(pb::ListPlatformsRequest {})
+        .await
+        .expect("platforms")
+        .into_inner();
+    let names: Vec<String> = platforms.platforms.into_iter().map(|p| p.name).collect();
+    assert_eq!(names, vec!["anthropic".to_string(), "openai".to_string()]);
+}
+on_both_databases!(history_and_summaries, usage_history_and_cost_summaries);
