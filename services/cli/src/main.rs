@@ -1,0 +1,70 @@
+//! `colloquy`: streams a chat through the gateway and reads conversations, usage and costs
+//! from the store.
+
+mod chat;
+mod print;
+mod reads;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about = "Colloquy command-line client")]
+struct Cli {
+    /// The gateway's gRPC address.
+    #[arg(
+        long,
+        env = "COLLOQUY_GATEWAY_URL",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    gateway: String,
+    /// The conversation store's gRPC address.
+    #[arg(
+        long,
+        env = "COLLOQUY_STORE_URL",
+        default_value = "http://127.0.0.1:50052",
+        global = true
+    )]
+    store: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Stream a completion to the terminal as it arrives.
+    Chat(chat::ChatArgs),
+    /// Show a conversation with its turns, usage and costs.
+    Show {
+        /// The conversation id.
+        conversation_id: String,
+    },
+    /// List conversations, newest first.
+    List(reads::ListArgs),
+    /// Token history of a conversation.
+    Usage {
+        /// The conversation id.
+        conversation_id: String,
+    },
+    /// Cost totals over the last hours, grouped.
+    Costs(reads::CostArgs),
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Chat(args) => chat::run(&cli.gateway, &cli.store, args).await,
+        Command::Show { conversation_id } => reads::show(&cli.store, &conversation_id).await,
+        Command::List(args) => reads::list(&cli.store, args).await,
+        Command::Usage { conversation_id } => reads::usage(&cli.store, &conversation_id).await,
+        Command::Costs(args) => reads::costs(&cli.store, args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("colloquy: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
