@@ -1,0 +1,291 @@
+//! Anthropic Messages (`/messages`): the request body with content blocks, the event stream
+//! (`message_start` … `message_stop`), whole message bodies and error answers.
+//!
+//! Usage is kept as Anthropic reports it and normalised on every change: `message_delta`
+//! carries cumulative counts that replace the `message_start` ones field by field, and the
+//! normalised input adds cache reads and writes, which Anthropic's `input_tokens` leaves out.
+//! Only client `tool_use` blocks become tool calls; server tools (`server_tool_use`) run at
+//! Anthropic and their input is not forwarded.
+
+use colloquy_records::{CompletionStatus, Usage};
+use colloquy_sse::SseEvent;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::common::{
+    anthropic_stop_status, fragment, header, or_empty, parse_json, push_text, push_tool, set_once,
+};
+use super::errors::{WireError, error_response};
+use crate::{Adapter, Delta, NativeRequest, Outcome, ProviderError, ProviderRequest};
+
+mod request;
+
+const API: &str = "Anthropic Messages";
+
+#[derive(Debug, Default)]
+pub(crate) struct Anthropic {
+    outcome: Outcome,
+    usage: WireUsage,
+    /// Content block index → tool-call ordinal, for the `tool_use` blocks of the stream.
+    tool_blocks: Vec<(u32, u32)>,
+}
+
+impl Anthropic {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    fn fold_message(&mut self, message: &WireMessage) {
+        let ids = &mut self.outcome.identifiers;
+        set_once(&mut ids.response_id, message.id.as_deref());
+        set_once(&mut ids.resolved_model, message.model.as_deref());
+        if let Some(usage) = &message.usage {
+            self.fold_usage(usage);
+        }
+        if let Some(reason) = &message.stop_reason {
+            self.stop(reason);
+        }
+    }
+
+    /// Each reported field replaces the one held; counts are cumulative, never added.
+    fn fold_usage(&mut self, new: &WireUsage) {
+        let old = &mut self.usage;
+        old.input_tokens = new.input_tokens.or(old.input_tokens);
+        old.output_tokens = new.output_tokens.or(old.output_tokens);
+        old.cache_read_input_tokens = new.cache_read_input_tokens.or(old.cache_read_input_tokens);
+        old.cache_creation_input_tokens =
+            (new.cache_creation_input_tokens).or(old.cache_creation_input_tokens);
+        if new.thinking_tokens().is_some() {
+            old.output_tokens_details = Some(OutputDetails {
+                thinking_tokens: new.thinking_tokens(),
+            });
+        }
+        let tier = new.service_tier.as_deref();
+        set_once(&mut self.outcome.identifiers.service_tier, tier);
+        self.outcome.usage = self.usage.normalised();
+    }
+
+    fn stop(&mut self, reason: &str) {
+        if reason.is_empty() {
+            return;
+        }
+        self.outcome.finish_reason = Some(reason.to_string());
+        if self.outcome.error.is_none() {
+            self.outcome.status = Some(anthropic_stop_status(reason));
+        }
+    }
+
+    /// Starts a content block; a `tool_use` block opens a tool call.
+    fn block(&mut self, index: u32, block: &ContentBlock, streamed: bool, out: &mut Vec<Delta>) {
+        match block.kind.as_deref() {
+            Some("text") => push_text(out, or_empty(&block.text), false),
+            Some("thinking") => {
+                push_text(out, or_empty(&block.thinking), true);
+            }
+            Some("tool_use") => {
+                let ordinal = self.tool_blocks.len() as u32;
+                self.tool_blocks.push((index, ordinal));
+                // A streamed block starts with `input: {}` and sends the input as JSON
+                // fragments; a whole message carries the input itself.
+                let arguments = match (&block.input, streamed) {
+                    (_, true) => String::new(),
+                    (Some(input), false) => input.to_string(),
+                    (None, false) => "{}".to_string(),
+                };
+                let id = or_empty(&block.id);
+                let name = or_empty(&block.name);
+                push_tool(out, 0, fragment(ordinal, id, name, &arguments));
+            }
+            _ => {}
+        }
+    }
+
+    fn block_delta(&mut self, index: u32, delta: &EventDelta, out: &mut Vec<Delta>) {
+        match delta.kind.as_deref() {
+            Some("text_delta") => push_text(out, or_empty(&delta.text), false),
+            Some("thinking_delta") => {
+                push_text(out, or_empty(&delta.thinking), true);
+            }
+            Some("input_json_delta") => {
+                // Server tools stream their input too; only client tool calls are forwarded.
+                let tool = self.tool_blocks.iter().find(|(block, _)| *block == index);
+                if let Some(&(_, ordinal)) = tool {
+                    let json = or_empty(&delta.partial_json);
+                    push_tool(out, 0, fragment(ordinal, "", "", json));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Adapter for Anthropic {
+    fn build_request(&self, request: &ProviderRequest) -> Result<NativeRequest, ProviderError> {
+        request::build(request)
+    }
+
+    fn auth_headers(&self, api_key: &str) -> Vec<(&'static str, String)> {
+        vec![("x-api-key", api_key.to_string())]
+    }
+
+    fn on_headers(&mut self, headers: &HeaderMap) {
+        set_once(
+            &mut self.outcome.identifiers.request_id,
+            header(headers, "request-id").as_deref(),
+        );
+    }
+
+    fn on_event(&mut self, event: &SseEvent, out: &mut Vec<Delta>) -> Result<(), ProviderError> {
+        if event.data.trim().is_empty() {
+            return Ok(());
+        }
+        let data: Event = parse_json(API, event.data.as_bytes())?;
+        let kind = data
+            .kind
+            .as_deref()
+            .or(event.event.as_deref())
+            .unwrap_or_default();
+        let index = data.index.unwrap_or(0);
+        match kind {
+            "message_start" => {
+                if let Some(message) = &data.message {
+                    self.fold_message(message);
+                }
+            }
+            "content_block_start" => {
+                if let Some(block) = &data.content_block {
+                    self.block(index, block, true, out);
+                }
+            }
+            "content_block_delta" => {
+                if let Some(delta) = &data.delta {
+                    self.block_delta(index, delta, out);
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = data.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
+                    self.stop(reason);
+                }
+                if let Some(usage) = &data.usage {
+                    self.fold_usage(usage);
+                }
+            }
+            "message_stop" => self.outcome.finished = true,
+            "error" => {
+                let error = data.error.unwrap_or_default();
+                self.outcome.error = Some(error.into_stream_error());
+                self.outcome.status = Some(CompletionStatus::ProviderError);
+            }
+            // `ping`, `content_block_stop` and event types added later carry nothing we map.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_body(&mut self, body: &[u8], out: &mut Vec<Delta>) -> Result<(), ProviderError> {
+        let message: WireMessage = parse_json(API, body)?;
+        for (index, block) in message.content.iter().flatten().enumerate() {
+            self.block(index as u32, block, false, out);
+        }
+        self.fold_message(&message);
+        self.outcome.finished = true;
+        Ok(())
+    }
+
+    fn on_error_response(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
+        error_response(status, headers, body, "request-id")
+    }
+
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    fn take_outcome(&mut self) -> Outcome {
+        std::mem::take(&mut self.outcome)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    message: Option<WireMessage>,
+    index: Option<u32>,
+    content_block: Option<ContentBlock>,
+    delta: Option<EventDelta>,
+    usage: Option<WireUsage>,
+    error: Option<WireError>,
+}
+
+/// `message_start.message`, or a whole non-streamed message.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WireMessage {
+    id: Option<String>,
+    model: Option<String>,
+    content: Option<Vec<ContentBlock>>,
+    stop_reason: Option<String>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ContentBlock {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+    text: Option<String>,
+    thinking: Option<String>,
+    input: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EventDelta {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    text: Option<String>,
+    thinking: Option<String>,
+    partial_json: Option<String>,
+    stop_reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WireUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    output_tokens_details: Option<OutputDetails>,
+    service_tier: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OutputDetails {
+    thinking_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    fn thinking_tokens(&self) -> Option<u64> {
+        self.output_tokens_details.as_ref()?.thinking_tokens
+    }
+
+    fn normalised(&self) -> Usage {
+        let cached = self.cache_read_input_tokens.unwrap_or(0);
+        let creation = self.cache_creation_input_tokens.unwrap_or(0);
+        Usage {
+            input_tokens: (self.input_tokens.unwrap_or(0))
+                .saturating_add(cached)
+                .saturating_add(creation),
+            output_tokens: self.output_tokens.unwrap_or(0),
+            cached_input_tokens: cached,
+            cache_creation_input_tokens: creation,
+            reasoning_tokens: self.thinking_tokens().unwrap_or(0),
+        }
+    }
+}
