@@ -15,14 +15,21 @@ fn store_command(database_url: &str) -> Command {
 fn imports_a_litellm_price_list_as_a_new_version() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/store.db?mode=rwc", dir.path().display());
-    let list = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/pricing/tests/data/litellm_excerpt.json");
+    let list = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/pricing/tests/data/litellm_excerpt.json"
+    );
 
     let first = store_command(&url)
         .args(["import-prices", list, "--source", "excerpt"])
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(first.status.success(), "{stdout}{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(stdout.starts_with("import 1: "), "{stdout}");
 
     let second = store_command(&url)
@@ -30,7 +37,10 @@ fn imports_a_litellm_price_list_as_a_new_version() {
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&second.stdout);
-    assert!(stdout.starts_with("import 2: 0 inserted, 0 closed"), "{stdout}");
+    assert!(
+        stdout.starts_with("import 2: 0 inserted, 0 closed"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -42,13 +52,19 @@ fn an_unreachable_database_is_one_clear_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot open database postgres://colloquy:***@127.0.0.1:1/nowhere"), "{stderr}");
+    assert!(
+        stderr.contains("cannot open database postgres://colloquy:***@127.0.0.1:1/nowhere"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("secret"));
 }
 
 #[test]
 fn an_unknown_database_scheme_names_the_setting() {
-    let output = store_command("mysql://localhost/x").arg("migrate").output().expect("runs");
+    let output = store_command("mysql://localhost/x")
+        .arg("migrate")
+        .output()
+        .expect("runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("database.url"), "{stderr}");

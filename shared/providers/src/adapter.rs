@@ -42,7 +42,7 @@ pub struct Outcome {
 }
 
 /// One provider API's mapping. One instance serves one completion.
-pub trait Adapter: Send {
+pub trait Adapter: Send + Sync {
     /// Builds the native request. Fails only for requests the API cannot express.
     fn build_request(&self, request: &ProviderRequest) -> Result<NativeRequest, ProviderError>;
 

@@ -1,0 +1,79 @@
+//! Opens the provider stream: the caller's platform first, then its configured fallbacks,
+//! moving on only while the failure before the first byte is retryable (after the provider
+//! client's own retries).
+
+use std::sync::Arc;
+
+use colloquy_providers::{CompletionStream, ProviderClient, ProviderError};
+
+use crate::platforms::{PlatformRegistry, ResolvedPlatform};
+use crate::turn::Turn;
+
+/// The provider stream that opened, on the platform that opened it.
+pub(crate) struct Opened {
+    pub stream: CompletionStream,
+    pub platform: Arc<ResolvedPlatform>,
+    pub model: String,
+}
+
+/// The failure of the last platform tried.
+pub(crate) struct Failed {
+    pub error: ProviderError,
+    pub platform: Arc<ResolvedPlatform>,
+    pub model: String,
+}
+
+/// Tries the primary platform, then its fallbacks while the failure is retryable.
+pub(crate) async fn open(
+    client: &ProviderClient,
+    registry: &PlatformRegistry,
+    turn: &Turn,
+) -> Result<Opened, Failed> {
+    let mut fallbacks = registry
+        .candidates(&turn.primary)
+        .into_iter()
+        .skip(1)
+        .filter_map(|platform| match turn.fallback_model(&platform) {
+            Some(model) => Some((platform, model)),
+            None => {
+                tracing::warn!(platform = %platform.platform.name, "fallback skipped: no model to ask for");
+                None
+            }
+        });
+    let (mut platform, mut model) = (Arc::clone(&turn.primary), turn.model.clone());
+    loop {
+        let request = turn.provider_request(&platform, &model);
+        let mut error = match client.start(&platform.endpoint, &request, turn.clock).await {
+            Ok(stream) => {
+                return Ok(Opened {
+                    stream,
+                    platform,
+                    model,
+                });
+            }
+            Err(error) => error,
+        };
+        error.message = platform.redact(&error.message);
+        let retryable = error.retryable();
+        tracing::warn!(
+            platform = %platform.platform.name,
+            code = %error.provider_code,
+            http_status = ?error.http_status,
+            retryable,
+            "provider failed before its first byte"
+        );
+        match fallbacks.next().filter(|_| retryable) {
+            Some((next, next_model)) => {
+                tracing::info!(from = %platform.platform.name, to = %next.platform.name, model = %next_model, "falling back");
+                (platform, model) = (next, next_model);
+            }
+            None => {
+                return Err(Failed {
+                    error,
+                    platform,
+                    model,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The Colloquy gateway: streams chat completions from the configured provider platforms over
+//! gRPC, ends every stream with exactly one terminal event, and hands one record per
+//! completion to the conversation store.
+
+pub mod events;
+mod fallback;
+pub mod history;
+mod interrupt;
+pub mod pipeline;
+pub mod platforms;
+pub mod records_sink;
+pub mod server;
+pub mod service;
+pub mod settings;
+pub mod status;
+pub mod telemetry;
+mod turn;
+pub mod validate;
+
+pub use server::{serve, shutdown_signal};
+pub use settings::{LogFormat, Settings};
+pub use telemetry::init_tracing;

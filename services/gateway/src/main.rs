@@ -1,0 +1,50 @@
+//! `colloquy-gateway`: loads the settings, starts logging, and serves until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use colloquy_gateway::{Settings, init_tracing, serve, shutdown_signal};
+
+/// Streams chat completions from the configured provider platforms over gRPC.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// TOML settings file; `COLLOQUY_GATEWAY__*` environment variables override it.
+    #[arg(long, env = "COLLOQUY_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let settings = match Settings::load(args.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            // Logging is configured by the settings, so this one line goes to stderr as is.
+            eprintln!("colloquy-gateway: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = init_tracing(settings.log_format) {
+        eprintln!("colloquy-gateway: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    match run(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "gateway failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(settings: Settings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
+        serve(settings, listener, shutdown_signal()).await
+    })
+}

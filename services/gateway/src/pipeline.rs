@@ -1,0 +1,265 @@
+//! The one completion run behind both RPCs: validate, resolve the platform, load the history,
+//! open the provider stream (with fallbacks), then forward `Started`, the deltas and exactly
+//! one `Terminal`, and hand the completion's record to the sink.
+//!
+//! The run happens in a spawned producer task feeding an `mpsc` channel. The task outlives a
+//! caller that hangs up, so it can still end the provider call at once and leave the record
+//! of the cancelled completion; a closed channel is how it learns the caller has gone.
+
+use std::sync::Arc;
+
+use colloquy_proto::gateway::v1 as pb;
+use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
+use colloquy_providers::{
+    MessageAccumulator, ProviderClient, RequestClock, StreamEnd, summary_for_error,
+};
+use colloquy_records::FieldError;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tonic::Status;
+use tonic::transport::Channel;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::events::{self, StartedInfo};
+use crate::fallback::{self, Failed, Opened};
+use crate::history::{self, History};
+use crate::interrupt::{Interruption, interruption};
+use crate::platforms::PlatformRegistry;
+use crate::records_sink::RecordSink;
+use crate::status::GatewayError;
+use crate::turn::{Turn, cancelled_summary, redact_summary};
+use crate::validate::validate;
+
+/// Events buffered between the producer and a slow caller before the producer waits.
+const CHANNEL_CAPACITY: usize = 64;
+
+/// The events of one completion, as the RPC layer streams them.
+pub type EventReceiver = mpsc::Receiver<Result<pb::ChatEvent, Status>>;
+type EventSender = mpsc::Sender<Result<pb::ChatEvent, Status>>;
+
+/// How the provider is asked to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// Server-sent events, forwarded as they arrive.
+    Streamed,
+    /// One JSON body (`stream: false`).
+    Buffered,
+}
+
+/// Everything a completion needs, shared by all requests.
+pub struct Gateway {
+    pub registry: PlatformRegistry,
+    pub client: ProviderClient,
+    pub store: ConversationStoreClient<Channel>,
+    pub sink: Arc<dyn RecordSink>,
+    /// Turns true when running completions are to be cancelled (shutdown grace passed).
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Why a completion ended before the provider's first byte.
+enum NotStarted {
+    Failed(Failed),
+    Interrupted(Interruption),
+}
+
+impl Gateway {
+    /// Starts one completion. Returns its events once the provider's first byte arrived (the
+    /// first event is `Started`), or the error that ended it before.
+    pub async fn start(
+        self: &Arc<Self>,
+        request: pb::ChatRequest,
+        upstream: Upstream,
+        deadline: Option<Instant>,
+    ) -> Result<EventReceiver, GatewayError> {
+        let clock = RequestClock::now();
+        let request_id = Uuid::now_v7().to_string();
+        tracing::Span::current().record("request_id", request_id.as_str());
+        let chat = validate(request)?;
+        let primary = self.registry.get(&chat.platform).cloned().ok_or_else(|| {
+            let known = self.registry.names().collect::<Vec<_>>().join(", ");
+            FieldError::new(
+                "platform",
+                format!("unknown platform {:?} (configured: {known})", chat.platform),
+            )
+        })?;
+        let model = if chat.model.is_empty() {
+            primary.platform.default_model.clone()
+        } else {
+            chat.model.clone()
+        };
+        if model.is_empty() {
+            let reason = format!(
+                "is required: platform {:?} has no default model",
+                chat.platform
+            );
+            return Err(FieldError::new("model", reason).into());
+        }
+        let history = match &chat.conversation_id {
+            Some(id) => history::load(&mut self.store.clone(), id).await?,
+            None => History::default(),
+        };
+        let turn = Turn {
+            primary,
+            model,
+            conversation_id: chat
+                .conversation_id
+                .clone()
+                .unwrap_or_else(|| Uuid::now_v7().to_string()),
+            record_id: Uuid::now_v7().to_string(),
+            request_id,
+            chat,
+            history,
+            clock,
+            upstream,
+            deadline,
+        };
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let gateway = Arc::clone(self);
+        tokio::spawn(
+            async move { gateway.run(turn, tx, ready_tx).await }
+                .instrument(tracing::Span::current()),
+        );
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(rx),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(GatewayError::Internal(
+                "the completion task ended without an answer".into(),
+            )),
+        }
+    }
+
+    /// The producer: opens the provider stream, forwards it and leaves the record.
+    async fn run(
+        &self,
+        turn: Turn,
+        tx: EventSender,
+        ready: oneshot::Sender<Result<(), GatewayError>>,
+    ) {
+        let interrupted = interruption(&tx, turn.deadline, self.stop.clone());
+        tokio::pin!(interrupted);
+        let opened = tokio::select! {
+            biased;
+            why = &mut interrupted => Err(NotStarted::Interrupted(why)),
+            result = fallback::open(&self.client, &self.registry, &turn) => result.map_err(NotStarted::Failed),
+        };
+        let Opened {
+            mut stream,
+            platform,
+            model,
+        } = match opened {
+            Ok(opened) => opened,
+            Err(not_started) => return self.end_before_start(&turn, not_started, ready),
+        };
+        let info = StartedInfo {
+            request_id: turn.request_id.clone(),
+            conversation_id: turn.conversation_id.clone(),
+            platform: platform.platform.name.clone(),
+            model: model.clone(),
+            record_id: turn.record_id.clone(),
+        };
+        // The channel is still empty, so this cannot fail for want of room: `Started` is
+        // queued before the handler hands the stream to the caller.
+        let _ = tx.try_send(Ok(events::started(info)));
+        let _ = ready.send(Ok(()));
+
+        let keep_content = platform.platform.store_content;
+        let mut answer = MessageAccumulator::default();
+        // Per delta: map, accumulate where content is kept, send. The interruption future is
+        // polled by reference, so no timer or allocation is made per delta.
+        let end = loop {
+            tokio::select! {
+                biased;
+                why = &mut interrupted => break cancelled(why),
+                delta = stream.next_delta() => {
+                    let Some(delta) = delta else { break StreamEnd::Drained };
+                    if keep_content {
+                        answer.push(&delta);
+                    }
+                    tokio::select! {
+                        biased;
+                        sent = tx.send(Ok(events::delta(delta))) => {
+                            if sent.is_err() {
+                                break cancelled(Interruption::CallerGone);
+                            }
+                        }
+                        why = &mut interrupted => break cancelled(why),
+                    }
+                }
+            }
+        };
+        let was_cancelled = matches!(end, StreamEnd::Cancelled { .. });
+        // Finishing a cancelled stream drops the HTTP response, which aborts the upstream call.
+        let mut summary = stream.finish(end);
+        redact_summary(&platform, &mut summary);
+        tracing::info!(
+            platform = %platform.platform.name,
+            %model,
+            status = summary.status.as_str(),
+            input_tokens = summary.usage.input_tokens,
+            output_tokens = summary.usage.output_tokens,
+            "completion ended"
+        );
+        let terminal = Ok(events::terminal(summary.clone()));
+        if was_cancelled {
+            // The caller is gone or out of time; the terminal goes out only if there is room.
+            let _ = tx.try_send(terminal);
+        } else {
+            tokio::select! {
+                biased;
+                _ = tx.send(terminal) => {}
+                _ = &mut interrupted => {}
+            }
+        }
+        let output = keep_content.then(|| answer.finish());
+        self.sink
+            .submit(turn.record(&platform, model, output, summary));
+    }
+
+    /// Answers a completion that never started, then leaves its record.
+    fn end_before_start(
+        &self,
+        turn: &Turn,
+        not_started: NotStarted,
+        ready: oneshot::Sender<Result<(), GatewayError>>,
+    ) {
+        let (summary, platform, model, error) = match not_started {
+            NotStarted::Failed(Failed {
+                error,
+                platform,
+                model,
+            }) => {
+                let mut summary = summary_for_error(&error, turn.clock);
+                redact_summary(&platform, &mut summary);
+                let name = platform.platform.name.clone();
+                let error = GatewayError::Provider {
+                    platform: name,
+                    error,
+                };
+                (summary, platform, model, error)
+            }
+            NotStarted::Interrupted(why) => (
+                cancelled_summary(turn.clock, why.reason()),
+                Arc::clone(&turn.primary),
+                turn.model.clone(),
+                why.into_error(),
+            ),
+        };
+        tracing::info!(
+            platform = %platform.platform.name,
+            status = summary.status.as_str(),
+            code = error.code().label(),
+            "completion ended before its first byte"
+        );
+        let _ = ready.send(Err(error));
+        self.sink
+            .submit(turn.record(&platform, model, None, summary));
+    }
+}
+
+fn cancelled(why: Interruption) -> StreamEnd {
+    StreamEnd::Cancelled {
+        reason: why.reason().to_string(),
+    }
+}

@@ -1,0 +1,143 @@
+//! Puts the gateway together and serves it: the chat service beside gRPC health and
+//! reflection, until one shutdown future resolves, then drains.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use colloquy_proto::gateway::v1::chat_gateway_server::ChatGatewayServer;
+use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
+use colloquy_providers::ProviderClient;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+use crate::pipeline::Gateway;
+use crate::platforms::PlatformRegistry;
+use crate::records_sink::StoreSink;
+use crate::service::ChatService;
+use crate::settings::Settings;
+
+/// How long cancelled completions get to wind down once the shutdown grace has passed.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// How long queued completion records may take to reach the store after the server stopped.
+const RECORD_DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves the gateway on `listener` until `shutdown` resolves, then stops accepting calls,
+/// lets running completions end, and delivers their records.
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    // reqwest is built without a TLS crypto provider of its own; the workspace uses ring. A
+    // second call (several servers in one process) finds it installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let registry = PlatformRegistry::load(&settings).context("loading platforms")?;
+    let client = ProviderClient::new().context("building the provider HTTP client")?;
+    // Lazy, so the gateway starts (and streams) while the store is still coming up.
+    let store_channel = tonic::transport::Endpoint::from_shared(settings.store_url.clone())
+        .with_context(|| format!("store_url: {:?} is not a valid URI", settings.store_url))?
+        .connect_lazy();
+    let store = ConversationStoreClient::new(store_channel);
+    let (sink, sink_worker) = StoreSink::spawn(store.clone());
+    let platform_names: Vec<String> = registry.names().map(str::to_string).collect();
+    let (stop, stop_rx) = watch::channel(false);
+    let gateway = Arc::new(Gateway {
+        registry,
+        client,
+        store,
+        sink: Arc::new(sink),
+        stop: stop_rx,
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ChatGatewayServer<ChatService>>().await;
+    health.set_service_status("", ServingStatus::Serving).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(colloquy_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (draining_tx, draining_rx) = oneshot::channel::<()>();
+    let drain = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: draining");
+        health
+            .set_not_serving::<ChatGatewayServer<ChatService>>()
+            .await;
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        let _ = draining_tx.send(());
+    };
+    tracing::info!(%addr, platforms = ?platform_names, "gateway listening");
+    let mut serving = Box::pin(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(ChatGatewayServer::new(ChatService::new(gateway)))
+            .serve_with_incoming_shutdown(incoming, drain),
+    );
+    let grace = Duration::from_millis(settings.shutdown_grace_ms);
+    let grace_passed = async {
+        match draining_rx.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            // The server ended without a shutdown request; `serving` is ready.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = &mut serving => served.context("serving gRPC")?,
+        () = grace_passed => {
+            // Cancelled completions end their streams with a terminal event and leave their
+            // records, which lets the server's own drain finish.
+            tracing::warn!(?grace, "completions still running after the shutdown grace: cancelling them");
+            stop.send_replace(true);
+            match tokio::time::timeout(CANCEL_GRACE, &mut serving).await {
+                Ok(served) => served.context("serving gRPC")?,
+                Err(_) => tracing::warn!("connections still open: closing them"),
+            }
+        }
+    }
+    drop(serving);
+    sink_worker.drain(RECORD_DRAIN_GRACE).await;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("SIGINT received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}

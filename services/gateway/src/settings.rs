@@ -1,0 +1,420 @@
+//! The gateway's configuration: built-in defaults, then a TOML file, then `COLLOQUY_GATEWAY__*`
+//! environment variables, deserialized into one typed struct and validated once at startup.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use colloquy_records::ProviderKind;
+use serde::Deserialize;
+
+/// Prefix of the environment variables that override the file (`COLLOQUY_GATEWAY__LISTEN`).
+pub const ENV_PREFIX: &str = "COLLOQUY_GATEWAY";
+/// Separator between the prefix and nested keys in environment variable names.
+pub const ENV_SEPARATOR: &str = "__";
+
+/// Default of `shutdown_grace_ms`: running completions are cancelled early enough that their
+/// records reach the store within Kubernetes' default 30-second termination grace period.
+const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 20_000;
+
+/// A setting that is missing, malformed or inconsistent, named by its key.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl SettingsError {
+    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Everything the gateway reads from its configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the gRPC server listens on.
+    pub listen: SocketAddr,
+    /// URL of the conversation store's gRPC endpoint.
+    pub store_url: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// How long running completions may go on after a shutdown request before they are
+    /// cancelled (and recorded as cancelled), in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// Provider platforms callers may name, keyed by platform name.
+    #[serde(default)]
+    pub platforms: BTreeMap<String, PlatformSettings>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// One provider platform.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformSettings {
+    /// The provider API the platform speaks.
+    pub kind: ProviderKind,
+    /// API base URL, ending in the API version (`https://api.openai.com/v1`,
+    /// `https://openrouter.ai/api/v1`).
+    pub base_url: String,
+    /// Name of the environment variable holding the API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// File holding the API key (a mounted Kubernetes secret); surrounding whitespace is
+    /// trimmed.
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// Model used when a request names none.
+    #[serde(default)]
+    pub default_model: String,
+    /// Headers sent with every request to the provider (for example OpenRouter's
+    /// `HTTP-Referer` and `X-Title`).
+    #[serde(default)]
+    pub extra_headers: BTreeMap<String, String>,
+    /// Whether message text is stored with the record; when false only usage, identifiers and
+    /// status are kept.
+    #[serde(default = "default_true")]
+    pub store_content: bool,
+    /// Timeouts of provider calls; unset values use the provider client's defaults.
+    #[serde(default)]
+    pub timeouts: TimeoutSettings,
+    /// Retries of provider calls before the first byte; unset values use the provider
+    /// client's defaults.
+    #[serde(default)]
+    pub retry: RetrySettings,
+    /// Platforms tried in order when this one fails with a retryable error before its first
+    /// byte.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Timeouts of one platform's provider calls, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutSettings {
+    /// Establishing the connection.
+    pub connect_ms: Option<u64>,
+    /// From sending the request to the first byte of the answer.
+    pub first_byte_ms: Option<u64>,
+    /// Longest silence between two reads of a streamed answer.
+    pub idle_ms: Option<u64>,
+    /// The whole completion.
+    pub total_ms: Option<u64>,
+}
+
+/// Retries of one platform's provider calls, made before the first byte only.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Attempts in all, the first included (1 disables retries).
+    pub max_attempts: Option<u32>,
+    /// Backoff before the first retry.
+    pub initial_backoff_ms: Option<u64>,
+    /// Longest backoff between two attempts.
+    pub max_backoff_ms: Option<u64>,
+}
+
+// === impl Settings ===
+
+impl Settings {
+    /// Reads defaults, then `file` when given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_from(file, None)
+    }
+
+    /// Like [`Settings::load`], reading environment overrides from `env` instead of the
+    /// process environment when given (tests run in parallel and cannot share it).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: Option<config::Map<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let mut builder = config::Config::builder()
+            .set_default("listen", "127.0.0.1:50051")?
+            .set_default("store_url", "http://127.0.0.1:50052")?
+            .set_default("log_format", "text")?
+            .set_default("shutdown_grace_ms", DEFAULT_SHUTDOWN_GRACE_MS)?;
+        if let Some(file) = file {
+            builder = builder.add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator(ENV_SEPARATOR)
+                .separator(ENV_SEPARATOR)
+                .try_parsing(true)
+                .source(env),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses a whole TOML document (defaults apply, the environment does not).
+    pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
+        let settings: Settings = config::Config::builder()
+            .set_default("listen", "127.0.0.1:50051")?
+            .set_default("store_url", "http://127.0.0.1:50052")?
+            .set_default("log_format", "text")?
+            .set_default("shutdown_grace_ms", DEFAULT_SHUTDOWN_GRACE_MS)?
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what deserialization cannot: consistency across keys. The error names the key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if !(self.store_url.starts_with("http://") || self.store_url.starts_with("https://")) {
+            return Err(SettingsError::invalid(
+                "store_url",
+                format!("{:?} is not an http:// or https:// URL", self.store_url),
+            ));
+        }
+        if self.platforms.is_empty() {
+            return Err(SettingsError::invalid(
+                "platforms",
+                "at least one platform must be configured",
+            ));
+        }
+        for (name, platform) in &self.platforms {
+            platform.validate(name, &self.platforms)?;
+        }
+        Ok(())
+    }
+}
+
+// === impl PlatformSettings ===
+
+impl PlatformSettings {
+    fn validate(
+        &self,
+        name: &str,
+        all: &BTreeMap<String, PlatformSettings>,
+    ) -> Result<(), SettingsError> {
+        let key = |field: &str| format!("platforms.{name}.{field}");
+        if name.trim().is_empty() {
+            return Err(SettingsError::invalid(
+                "platforms",
+                "a platform name is empty",
+            ));
+        }
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return Err(SettingsError::invalid(
+                key("base_url"),
+                format!("{:?} is not an http:// or https:// URL", self.base_url),
+            ));
+        }
+        match (&self.api_key_env, &self.api_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(SettingsError::invalid(
+                    key("api_key_env"),
+                    "set either api_key_env or api_key_file, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(SettingsError::invalid(
+                    key("api_key_env"),
+                    "one of api_key_env or api_key_file is required",
+                ));
+            }
+            (Some(var), None) if var.trim().is_empty() => {
+                return Err(SettingsError::invalid(key("api_key_env"), "is empty"));
+            }
+            _ => {}
+        }
+        for header in self.extra_headers.keys() {
+            if header.trim().is_empty() || !header.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(SettingsError::invalid(
+                    key("extra_headers"),
+                    format!("{header:?} is not a valid header name"),
+                ));
+            }
+        }
+        let timeouts = [
+            ("timeouts.connect_ms", self.timeouts.connect_ms),
+            ("timeouts.first_byte_ms", self.timeouts.first_byte_ms),
+            ("timeouts.idle_ms", self.timeouts.idle_ms),
+            ("timeouts.total_ms", self.timeouts.total_ms),
+        ];
+        for (field, value) in timeouts {
+            if value == Some(0) {
+                return Err(SettingsError::invalid(key(field), "must be greater than 0"));
+            }
+        }
+        if self.retry.max_attempts == Some(0) {
+            return Err(SettingsError::invalid(
+                key("retry.max_attempts"),
+                "must be at least 1",
+            ));
+        }
+        if let (Some(initial), Some(max)) =
+            (self.retry.initial_backoff_ms, self.retry.max_backoff_ms)
+            && initial > max
+        {
+            return Err(SettingsError::invalid(
+                key("retry.initial_backoff_ms"),
+                format!("{initial} exceeds retry.max_backoff_ms ({max})"),
+            ));
+        }
+        for (i, fallback) in self.fallbacks.iter().enumerate() {
+            let field = format!("fallbacks[{i}]");
+            if fallback == name {
+                return Err(SettingsError::invalid(
+                    key(&field),
+                    "a platform cannot fall back to itself",
+                ));
+            }
+            if !all.contains_key(fallback) {
+                return Err(SettingsError::invalid(
+                    key(&field),
+                    format!("names unknown platform {fallback:?}"),
+                ));
+            }
+            if self.fallbacks[..i].contains(fallback) {
+                return Err(SettingsError::invalid(
+                    key(&field),
+                    format!("names {fallback:?} twice"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [platforms.openai]
+        kind = "openai_chat"
+        base_url = "http://127.0.0.1:8089/v1"
+        api_key_env = "FAKE_PROVIDER_KEY"
+        default_model = "gpt-4o-mini"
+    "#;
+
+    fn invalid_key(text: &str) -> String {
+        match Settings::from_toml(text) {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn applies_defaults() {
+        let settings = Settings::from_toml(MINIMAL).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(settings.store_url, "http://127.0.0.1:50052");
+        assert_eq!(settings.log_format, LogFormat::Text);
+        assert_eq!(settings.shutdown_grace_ms, DEFAULT_SHUTDOWN_GRACE_MS);
+        let openai = &settings.platforms["openai"];
+        assert_eq!(openai.kind, ProviderKind::OpenaiChat);
+        assert!(openai.store_content);
+        assert!(openai.fallbacks.is_empty());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = std::env::temp_dir().join(format!("gw-settings-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gateway.toml");
+        std::fs::write(&file, MINIMAL).unwrap();
+        let env = config::Map::from([
+            (
+                "COLLOQUY_GATEWAY__LISTEN".to_string(),
+                "0.0.0.0:6000".to_string(),
+            ),
+            (
+                "COLLOQUY_GATEWAY__PLATFORMS__OPENAI__STORE_CONTENT".to_string(),
+                "false".to_string(),
+            ),
+            (
+                "COLLOQUY_GATEWAY__LOG_FORMAT".to_string(),
+                "json".to_string(),
+            ),
+        ]);
+        let settings = Settings::load_from(Some(&file), Some(env)).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(settings.listen, "0.0.0.0:6000".parse().unwrap());
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert!(!settings.platforms["openai"].store_content);
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.toml");
+        let settings = Settings::load_from(Some(&example), Some(config::Map::new())).unwrap();
+        let names: Vec<&str> = settings.platforms.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            ["anthropic", "openai", "openai-responses", "openrouter"]
+        );
+        assert_eq!(settings.platforms["openai"].fallbacks, ["openrouter"]);
+        assert_eq!(
+            settings.platforms["openrouter"].extra_headers["X-Title"],
+            "Colloquy"
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_keys() {
+        let error = Settings::from_toml(&format!("{MINIMAL}\nlisten_port = 3")).unwrap_err();
+        assert!(error.to_string().contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn rejects_unknown_kinds() {
+        let error = Settings::from_toml(&MINIMAL.replace("openai_chat", "gemini")).unwrap_err();
+        assert!(error.to_string().contains("gemini"), "{error}");
+    }
+
+    #[test]
+    fn names_the_inconsistent_key() {
+        assert_eq!(invalid_key(""), "platforms");
+        assert_eq!(
+            invalid_key(&MINIMAL.replace("http://127.0.0.1:8089/v1", "127.0.0.1")),
+            "platforms.openai.base_url"
+        );
+        assert_eq!(
+            invalid_key(&MINIMAL.replace("api_key_env = \"FAKE_PROVIDER_KEY\"", "")),
+            "platforms.openai.api_key_env"
+        );
+        assert_eq!(
+            invalid_key(&format!("{MINIMAL}\nfallbacks = [\"nowhere\"]")),
+            "platforms.openai.fallbacks[0]"
+        );
+        assert_eq!(
+            invalid_key(&format!(
+                "{MINIMAL}\n[platforms.openai.retry]\nmax_attempts = 0"
+            )),
+            "platforms.openai.retry.max_attempts"
+        );
+        assert_eq!(
+            invalid_key(&format!("store_url = \"db\"\n{MINIMAL}")),
+            "store_url"
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! The one mapping from the gateway's errors to gRPC statuses, so both RPCs answer alike.
+//!
+//! Every error gets a small [`ErrorCode`]; the code picks the `tonic::Code` in a single match,
+//! and [`GatewayError::into_status`] builds every `Status` the gateway returns.
+
+use std::time::Duration;
+
+use colloquy_providers::{ErrorKind, ProviderError};
+use colloquy_records::FieldError;
+use tonic::{Code, Status};
+
+/// Metadata key carrying a provider's retry hint, in whole seconds.
+pub const RETRY_AFTER_KEY: &str = "retry-after";
+
+/// Why a request failed before its stream started.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The request is malformed; the error names the field.
+    #[error("{0}")]
+    InvalidArgument(FieldError),
+    /// The conversation to continue is not in the store.
+    #[error("conversation {0:?} not found")]
+    ConversationNotFound(String),
+    /// The conversation store could not be asked for the history.
+    #[error("conversation store: {0}")]
+    Store(String),
+    /// The provider failed before its first byte.
+    #[error("platform {platform}: {error}")]
+    Provider {
+        platform: String,
+        error: ProviderError,
+    },
+    /// The caller's deadline passed before the provider answered.
+    #[error("deadline exceeded before the provider answered")]
+    DeadlineExceeded,
+    /// The gateway is shutting down and gave up on the completion.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    /// The caller hung up before the provider answered.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+    /// Something the gateway itself got wrong.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Small, stable classification of every error, also usable as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    PermissionDenied,
+    DeadlineExceeded,
+    ResourceExhausted,
+    Unavailable,
+    Cancelled,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn grpc(self) -> Code {
+        match self {
+            Self::InvalidArgument => Code::InvalidArgument,
+            Self::NotFound => Code::NotFound,
+            Self::Unauthenticated => Code::Unauthenticated,
+            Self::PermissionDenied => Code::PermissionDenied,
+            Self::DeadlineExceeded => Code::DeadlineExceeded,
+            Self::ResourceExhausted => Code::ResourceExhausted,
+            Self::Unavailable => Code::Unavailable,
+            Self::Cancelled => Code::Cancelled,
+            Self::Internal => Code::Internal,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "invalid_argument",
+            Self::NotFound => "not_found",
+            Self::Unauthenticated => "unauthenticated",
+            Self::PermissionDenied => "permission_denied",
+            Self::DeadlineExceeded => "deadline_exceeded",
+            Self::ResourceExhausted => "resource_exhausted",
+            Self::Unavailable => "unavailable",
+            Self::Cancelled => "cancelled",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The provider's HTTP status decides where there is one, so a 429 is always
+    /// RESOURCE_EXHAUSTED (quota or rate) whatever the provider's error type; the kind decides
+    /// for failures that were not an HTTP answer (timeouts, connections, unreadable bytes).
+    fn of_provider(error: &ProviderError) -> Self {
+        match error.http_status {
+            Some(400 | 413 | 422) => Self::InvalidArgument,
+            Some(401) => Self::Unauthenticated,
+            Some(403) => Self::PermissionDenied,
+            Some(404) => Self::NotFound,
+            Some(408 | 504) => Self::DeadlineExceeded,
+            Some(429) => Self::ResourceExhausted,
+            Some(500..=599) => Self::Unavailable,
+            _ => match error.kind {
+                ErrorKind::InvalidRequest => Self::InvalidArgument,
+                ErrorKind::Authentication => Self::Unauthenticated,
+                ErrorKind::PermissionDenied => Self::PermissionDenied,
+                ErrorKind::NotFound => Self::NotFound,
+                ErrorKind::Timeout => Self::DeadlineExceeded,
+                ErrorKind::RateLimited => Self::ResourceExhausted,
+                // A provider answering bytes nobody can read is a bad gateway, which gRPC's
+                // HTTP mapping calls UNAVAILABLE; so are 529 and connection failures.
+                ErrorKind::Unavailable | ErrorKind::Protocol => Self::Unavailable,
+            },
+        }
+    }
+}
+
+impl GatewayError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Self::ConversationNotFound(_) => ErrorCode::NotFound,
+            Self::Store(_) => ErrorCode::Unavailable,
+            Self::Provider { error, .. } => ErrorCode::of_provider(error),
+            Self::DeadlineExceeded => ErrorCode::DeadlineExceeded,
+            Self::ShuttingDown => ErrorCode::Unavailable,
+            Self::Cancelled(_) => ErrorCode::Cancelled,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The status returned to the caller: the code, a message naming the field or the
+    /// provider, and for provider errors the retry hint (in the message and in the
+    /// `retry-after` metadata).
+    pub fn into_status(self) -> Status {
+        let code = self.code().grpc();
+        let retry_after = match &self {
+            Self::Provider { error, .. } => error.retry_after,
+            _ => None,
+        };
+        let message = match &self {
+            Self::Provider { platform, error } => provider_message(platform, error),
+            other => other.to_string(),
+        };
+        let mut status = Status::new(code, message);
+        if let Some(after) = retry_after
+            && let Ok(value) = retry_after_seconds(after).to_string().parse()
+        {
+            status.metadata_mut().insert(RETRY_AFTER_KEY, value);
+        }
+        status
+    }
+}
+
+impl From<FieldError> for GatewayError {
+    fn from(error: FieldError) -> Self {
+        Self::InvalidArgument(error)
+    }
+}
+
+impl From<GatewayError> for Status {
+    fn from(error: GatewayError) -> Self {
+        error.into_status()
+    }
+}
+
+/// Whole seconds to wait, rounded up so a caller never retries early.
+fn retry_after_seconds(after: Duration) -> u64 {
+    let secs = after.as_secs();
+    if after.subsec_nanos() > 0 {
+        secs + 1
+    } else {
+        secs
+    }
+}
+
+fn provider_message(platform: &str, error: &ProviderError) -> String {
+    let mut message = match error.http_status {
+        Some(http) => format!(
+            "platform {platform}: provider answered HTTP {http} ({}): {}",
+            error.provider_code, error.message
+        ),
+        None => format!(
+            "platform {platform}: provider call failed ({}): {}",
+            error.provider_code, error.message
+        ),
+    };
+    if let Some(after) = error.retry_after {
+        message.push_str(&format!("; retry after {}s", retry_after_seconds(after)));
+    } else if error.retryable() {
+        message.push_str("; retryable");
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(kind: ErrorKind, http: Option<u16>) -> GatewayError {
+        GatewayError::Provider {
+            platform: "openai".into(),
+            error: ProviderError {
+                kind,
+                http_status: http,
+                provider_code: "rate_limit_exceeded".into(),
+                message: "Rate limit reached".into(),
+                retry_after: None,
+                request_id: None,
+            },
+        }
+    }
+
+    #[test]
+    fn maps_provider_kinds_to_codes() {
+        let cases = [
+            (ErrorKind::InvalidRequest, Code::InvalidArgument),
+            (ErrorKind::Authentication, Code::Unauthenticated),
+            (ErrorKind::PermissionDenied, Code::PermissionDenied),
+            (ErrorKind::NotFound, Code::NotFound),
+            (ErrorKind::Timeout, Code::DeadlineExceeded),
+            (ErrorKind::RateLimited, Code::ResourceExhausted),
+            (ErrorKind::Unavailable, Code::Unavailable),
+            (ErrorKind::Protocol, Code::Unavailable),
+        ];
+        for (kind, code) in cases {
+            assert_eq!(provider(kind, None).into_status().code(), code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_http_status_decides_when_there_is_one() {
+        let cases = [
+            (400, Code::InvalidArgument),
+            (401, Code::Unauthenticated),
+            (403, Code::PermissionDenied),
+            (404, Code::NotFound),
+            (408, Code::DeadlineExceeded),
+            (429, Code::ResourceExhausted),
+            (500, Code::Unavailable),
+            (504, Code::DeadlineExceeded),
+            (529, Code::Unavailable),
+        ];
+        for (http, code) in cases {
+            // An insufficient-quota 429 is classified as a permission problem by kind, but
+            // still answers RESOURCE_EXHAUSTED.
+            let status = provider(ErrorKind::PermissionDenied, Some(http)).into_status();
+            assert_eq!(status.code(), code, "{http}");
+        }
+    }
+
+    #[test]
+    fn carries_the_retry_hint() {
+        let mut error = provider(ErrorKind::RateLimited, Some(429));
+        if let GatewayError::Provider { error, .. } = &mut error {
+            error.retry_after = Some(Duration::from_millis(18_642));
+        }
+        let status = error.into_status();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.metadata().get(RETRY_AFTER_KEY).unwrap(), "19");
+        assert!(
+            status.message().contains("Rate limit reached"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("retry after 19s"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("HTTP 429"),
+            "{}",
+            status.message()
+        );
+    }
+
+    #[test]
+    fn names_the_field() {
+        let status =
+            GatewayError::from(FieldError::new("messages[0].role", "is required")).into_status();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "messages[0].role: is required");
+        let status = GatewayError::ConversationNotFound("c1".into()).into_status();
+        assert_eq!(status.code(), Code::NotFound);
+    }
+}

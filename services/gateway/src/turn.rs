@@ -1,0 +1,238 @@
+//! One accepted request, resolved against configuration, and what is derived from it: the
+//! provider request for each platform tried and the record the completion leaves.
+
+use std::sync::Arc;
+
+use colloquy_providers::{ProviderRequest, RequestClock};
+use colloquy_records::{
+    CompletionError, CompletionRecord, CompletionStatus, CompletionSummary, Message, Timing,
+};
+use tokio::time::Instant;
+
+use crate::history::History;
+use crate::pipeline::Upstream;
+use crate::platforms::ResolvedPlatform;
+use crate::validate::ValidatedChat;
+
+/// One accepted request, resolved and ready to open.
+pub(crate) struct Turn {
+    pub chat: ValidatedChat,
+    /// The stored conversation it continues (empty for a new one).
+    pub history: History,
+    /// The platform the caller named.
+    pub primary: Arc<ResolvedPlatform>,
+    /// The model asked of the primary: the caller's, else the platform's default.
+    pub model: String,
+    pub request_id: String,
+    pub conversation_id: String,
+    pub record_id: String,
+    /// When the gateway received the request.
+    pub clock: RequestClock,
+    pub upstream: Upstream,
+    /// The caller's deadline, if it set one.
+    pub deadline: Option<Instant>,
+}
+
+impl Turn {
+    /// The model to ask fallback `platform` for. A fallback often speaks another provider's
+    /// model names, so it uses its own default when it has one, else the caller's model.
+    pub fn fallback_model(&self, platform: &ResolvedPlatform) -> Option<String> {
+        let default = &platform.platform.default_model;
+        let model = if default.is_empty() {
+            &self.chat.model
+        } else {
+            default
+        };
+        (!model.is_empty()).then(|| model.clone())
+    }
+
+    /// The provider-neutral request for `platform`: the history as that API continues a
+    /// conversation, then this turn's messages and parameters.
+    pub fn provider_request(&self, platform: &ResolvedPlatform, model: &str) -> ProviderRequest {
+        let (messages, continuation_id) = self
+            .history
+            .request_messages(platform.platform.kind, &self.chat.messages);
+        ProviderRequest {
+            model: model.to_string(),
+            messages,
+            continuation_id,
+            stream: self.upstream == Upstream::Streamed,
+            ..self.chat.parameters.clone()
+        }
+    }
+
+    /// The record of the completion; message text only where the platform stores content.
+    pub fn record(
+        &self,
+        platform: &ResolvedPlatform,
+        model: String,
+        output: Option<Message>,
+        summary: CompletionSummary,
+    ) -> CompletionRecord {
+        let keep_content = platform.platform.store_content;
+        CompletionRecord {
+            record_id: self.record_id.clone(),
+            conversation_id: self.conversation_id.clone(),
+            platform: platform.platform.clone(),
+            tenant: self.chat.tenant.clone(),
+            user: self.chat.user.clone(),
+            labels: self.chat.labels.clone(),
+            gateway_request_id: self.request_id.clone(),
+            requested_model: model,
+            input_messages: if keep_content {
+                self.chat.messages.clone()
+            } else {
+                Vec::new()
+            },
+            output_message: output.filter(|_| keep_content),
+            summary,
+        }
+    }
+}
+
+/// Scrubs the platform's API key from a provider's error message.
+pub(crate) fn redact_summary(platform: &ResolvedPlatform, summary: &mut CompletionSummary) {
+    if let Some(error) = &mut summary.error {
+        error.message = platform.redact(&error.message);
+    }
+}
+
+/// The summary of a completion the caller abandoned before the provider's first byte.
+pub(crate) fn cancelled_summary(clock: RequestClock, reason: &str) -> CompletionSummary {
+    CompletionSummary {
+        status: CompletionStatus::Cancelled,
+        finish_reason: String::new(),
+        usage: Default::default(),
+        identifiers: Default::default(),
+        provider_cost: None,
+        provider_cost_currency: String::new(),
+        timing: Timing {
+            started_at: clock.started_at,
+            time_to_first_token: None,
+            total: clock.instant.elapsed(),
+        },
+        error: Some(CompletionError {
+            code: "cancelled".into(),
+            message: reason.into(),
+            retryable: false,
+            retry_after: None,
+            http_status: None,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use colloquy_proto::common::v1 as common;
+    use colloquy_proto::gateway::v1 as pb;
+    use colloquy_records::Role;
+
+    use super::*;
+    use crate::platforms::PlatformRegistry;
+    use crate::settings::Settings;
+
+    fn registry() -> PlatformRegistry {
+        let settings = Settings::from_toml(
+            r#"
+            [platforms.chat]
+            kind = "openai_chat"
+            base_url = "http://127.0.0.1:1/v1"
+            api_key_env = "K"
+            default_model = "gpt-4o-mini"
+            fallbacks = ["claude", "bare"]
+            [platforms.claude]
+            kind = "anthropic"
+            base_url = "http://127.0.0.1:1/v1"
+            api_key_env = "K"
+            default_model = "claude-sonnet-4-5"
+            store_content = false
+            [platforms.bare]
+            kind = "openai_chat"
+            base_url = "http://127.0.0.1:1/v1"
+            api_key_env = "K"
+            "#,
+        )
+        .unwrap();
+        PlatformRegistry::load_with(&settings, |_| Some("sk".into())).unwrap()
+    }
+
+    fn turn(registry: &PlatformRegistry, model: &str) -> Turn {
+        let chat = crate::validate::validate(pb::ChatRequest {
+            platform: "chat".into(),
+            model: model.into(),
+            messages: vec![common::Message {
+                role: common::Role::User as i32,
+                content: "hi".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        Turn {
+            chat,
+            history: History::default(),
+            primary: Arc::clone(registry.get("chat").unwrap()),
+            model: if model.is_empty() {
+                "gpt-4o-mini".into()
+            } else {
+                model.into()
+            },
+            request_id: "r".into(),
+            conversation_id: "c".into(),
+            record_id: "rec".into(),
+            clock: RequestClock::now(),
+            upstream: Upstream::Streamed,
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn fallbacks_ask_for_their_own_default_model() {
+        let registry = registry();
+        let asked = turn(&registry, "gpt-4o");
+        let model = |name: &str| asked.fallback_model(registry.get(name).unwrap());
+        assert_eq!(model("claude").as_deref(), Some("claude-sonnet-4-5"));
+        assert_eq!(model("bare").as_deref(), Some("gpt-4o"));
+        let default = turn(&registry, "");
+        assert_eq!(default.fallback_model(registry.get("bare").unwrap()), None);
+    }
+
+    #[test]
+    fn records_leave_out_content_where_it_is_not_stored() {
+        let registry = registry();
+        let turn = turn(&registry, "");
+        let answer = Message::new(Role::Assistant, "hello");
+        let summary = cancelled_summary(turn.clock, "caller hung up");
+        let kept = turn.record(
+            registry.get("chat").unwrap(),
+            "gpt-4o-mini".into(),
+            Some(answer.clone()),
+            summary.clone(),
+        );
+        assert_eq!(kept.input_messages.len(), 1);
+        assert_eq!(kept.output_message, Some(answer.clone()));
+        let omitted = turn.record(
+            registry.get("claude").unwrap(),
+            "claude-sonnet-4-5".into(),
+            Some(answer),
+            summary,
+        );
+        assert!(omitted.input_messages.is_empty());
+        assert_eq!(omitted.output_message, None);
+        assert_eq!(omitted.platform.name, "claude");
+        assert_eq!(omitted.summary.status, CompletionStatus::Cancelled);
+    }
+
+    #[test]
+    fn streaming_follows_the_upstream_mode() {
+        let registry = registry();
+        let mut turn = turn(&registry, "");
+        let chat = registry.get("chat").unwrap();
+        assert!(turn.provider_request(chat, "m").stream);
+        turn.upstream = Upstream::Buffered;
+        let request = turn.provider_request(chat, "m");
+        assert!(!request.stream);
+        assert_eq!(request.model, "m");
+        assert_eq!(request.messages.len(), 1);
+    }
+}

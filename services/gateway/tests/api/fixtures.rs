@@ -1,0 +1,278 @@
+//! Every recorded provider fixture replayed end to end: streams through `StreamChat`, JSON
+//! bodies through `Complete`, error answers through both, each checked against its
+//! `.expect.json`.
+
+use std::path::{Path, PathBuf};
+
+use colloquy_fake_provider::default_fixtures_dir;
+use colloquy_proto::common::v1 as common;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// One fixture case and what it must produce.
+struct Case {
+    /// `<provider>/<case>`, as the fake replays it.
+    name: String,
+    expect: Value,
+    /// The recorded body, for error messages the expect file does not repeat.
+    body: Option<Value>,
+    is_stream: bool,
+}
+
+impl Case {
+    fn platform(&self) -> &'static str {
+        match (
+            self.expect["provider"].as_str(),
+            self.expect["api"].as_str(),
+        ) {
+            (Some("openai"), Some("responses")) => RESPONSES,
+            (Some("openai"), _) => OPENAI,
+            (Some("anthropic"), _) => ANTHROPIC,
+            (Some("openrouter"), _) => OPENROUTER,
+            other => panic!("{}: unknown provider {other:?}", self.name),
+        }
+    }
+
+    fn http_status(&self) -> u64 {
+        self.expect["http_status"].as_u64().unwrap_or(200)
+    }
+
+    fn request(&self) -> colloquy_proto::gateway::v1::ChatRequest {
+        chat(self.platform(), &format!("replay:{}", self.name), "replay")
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let root = default_fixtures_dir();
+    let mut cases = Vec::new();
+    for provider in ["openai", "anthropic", "openrouter"] {
+        let dir = root.join(provider);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|p| p.to_string_lossy().ends_with(".expect.json"))
+            .collect();
+        files.sort();
+        for file in files {
+            let case = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".expect.json"))
+                .expect("fixture name")
+                .to_string();
+            let expect: Value = read_json(&file);
+            let is_stream = dir.join(format!("{case}.sse")).exists();
+            let body_file = dir.join(format!("{case}.json"));
+            let body = body_file.exists().then(|| read_json(&body_file));
+            cases.push(Case {
+                name: format!("{provider}/{case}"),
+                expect,
+                body,
+                is_stream,
+            });
+        }
+    }
+    assert!(
+        cases.len() >= 20,
+        "the fixtures were found ({} cases)",
+        cases.len()
+    );
+    cases
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn count(value: &Value) -> u64 {
+    value.as_u64().unwrap_or(0)
+}
+
+/// Checks a summary of a fixture that answered 200.
+fn check_answer(case: &Case, text: &str, reasoning: &str, summary: &common::CompletionSummary) {
+    let expect = &case.expect;
+    let name = &case.name;
+    if let Some(expected) = expect["text"].as_str() {
+        // A refusal is the answer the caller gets to read, so it arrives as text.
+        let refusal = expect["refusal"].as_str().unwrap_or_default();
+        assert_eq!(text, format!("{expected}{refusal}"), "{name}: text");
+    }
+    if let Some(expected) = expect["reasoning_text"].as_str() {
+        assert_eq!(reasoning, expected, "{name}: reasoning");
+    }
+    if let Some(reason) = expect["finish_reason"].as_str() {
+        assert_eq!(summary.finish_reason, reason, "{name}: finish reason");
+    }
+    let ids = identifiers(summary);
+    if let Some(id) = expect["id"].as_str() {
+        assert_eq!(ids.response_id.as_deref(), Some(id), "{name}: response id");
+    }
+    if let Some(model) = expect["model"].as_str() {
+        assert_eq!(ids.resolved_model.as_deref(), Some(model), "{name}: model");
+    }
+    if let Some(provider) = expect["upstream_provider"].as_str() {
+        assert_eq!(
+            ids.upstream_provider.as_deref(),
+            Some(provider),
+            "{name}: upstream provider"
+        );
+    }
+    let usage = usage(summary);
+    let want = &expect["usage"];
+    if want.is_object() {
+        let cached = count(&want["cached_input_tokens"]);
+        let creation = count(&want["cache_creation_input_tokens"]);
+        let input = if want["input_includes_cached"].as_bool() == Some(false) {
+            count(&want["input_tokens"]) + cached + creation
+        } else {
+            count(&want["input_tokens"])
+        };
+        assert_eq!(usage.input_tokens, input, "{name}: input tokens");
+        assert_eq!(
+            usage.output_tokens,
+            count(&want["output_tokens"]),
+            "{name}: output tokens"
+        );
+        assert_eq!(
+            usage.cached_input_tokens, cached,
+            "{name}: cached input tokens"
+        );
+        assert_eq!(
+            usage.cache_creation_input_tokens, creation,
+            "{name}: cache creation tokens"
+        );
+        assert_eq!(
+            usage.reasoning_tokens,
+            count(&want["reasoning_tokens"]),
+            "{name}: reasoning tokens"
+        );
+        assert_eq!(
+            usage.total_tokens,
+            input + usage.output_tokens,
+            "{name}: total tokens"
+        );
+    }
+    let error = &expect["error"];
+    if error.is_object() {
+        assert_eq!(
+            status_of(summary),
+            common::CompletionStatus::ProviderError,
+            "{name}: status"
+        );
+        let recorded = summary.error.as_ref().expect("error recorded");
+        if let Some(message) = error["message"].as_str() {
+            assert!(
+                recorded.message.contains(message),
+                "{name}: error message {:?}",
+                recorded.message
+            );
+        }
+    } else {
+        assert_ne!(
+            status_of(summary),
+            common::CompletionStatus::ProviderError,
+            "{name}: {summary:?}"
+        );
+        assert_ne!(
+            status_of(summary),
+            common::CompletionStatus::Cancelled,
+            "{name}"
+        );
+    }
+}
+
+/// Checks the status returned for a fixture that answered an HTTP error.
+fn check_error(case: &Case, status: &tonic::Status) {
+    let name = &case.name;
+    let code = match case.http_status() {
+        400 | 422 => tonic::Code::InvalidArgument,
+        401 => tonic::Code::Unauthenticated,
+        403 => tonic::Code::PermissionDenied,
+        404 => tonic::Code::NotFound,
+        408 | 504 => tonic::Code::DeadlineExceeded,
+        429 => tonic::Code::ResourceExhausted,
+        _ => tonic::Code::Unavailable,
+    };
+    assert_eq!(status.code(), code, "{name}: {status:?}");
+    let message = case.expect["error"]["message"]
+        .as_str()
+        .or_else(|| {
+            case.body
+                .as_ref()
+                .and_then(|b| b["error"]["message"].as_str())
+        })
+        .expect("the fixture has an error message");
+    assert!(
+        status.message().contains(message),
+        "{name}: message {:?}",
+        status.message()
+    );
+    assert!(
+        status.message().contains(case.platform()),
+        "{name}: names the platform"
+    );
+    if let Some(seconds) = case.expect["retry_after_seconds"].as_u64() {
+        let header = status
+            .metadata()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or_default().to_string());
+        assert_eq!(header, Some(seconds.to_string()), "{name}: retry-after");
+    }
+}
+
+#[tokio::test]
+async fn every_fixture_replays_through_stream_chat() {
+    let app = spawn_app().await;
+    let mut replayed = 0;
+    for case in cases() {
+        if case.http_status() >= 400 {
+            let status = app.stream(case.request()).await.expect_err(&case.name);
+            check_error(&case, &status);
+        } else if case.is_stream {
+            let collected = app
+                .stream(case.request())
+                .await
+                .unwrap_or_else(|s| panic!("{}: {s:?}", case.name));
+            assert_eq!(collected.started.platform, case.platform());
+            check_answer(
+                &case,
+                &collected.text,
+                &collected.reasoning,
+                &collected.summary,
+            );
+        } else {
+            // A JSON body answers a request that did not ask to stream; `Complete` covers it.
+            continue;
+        }
+        replayed += 1;
+    }
+    assert!(replayed >= 15, "{replayed} fixtures replayed");
+}
+
+#[tokio::test]
+async fn json_fixtures_replay_through_complete() {
+    let app = spawn_app().await;
+    let mut replayed = 0;
+    for case in cases().into_iter().filter(|c| !c.is_stream) {
+        match app.complete(case.request()).await {
+            Ok(completion) => {
+                assert!(case.http_status() < 400, "{}: expected an error", case.name);
+                let message = completion.message.unwrap_or_default();
+                check_answer(
+                    &case,
+                    &message.content,
+                    &message.reasoning,
+                    &completion.summary.expect("summary"),
+                );
+            }
+            Err(status) => {
+                assert!(case.http_status() >= 400, "{}: {status:?}", case.name);
+                check_error(&case, &status);
+            }
+        }
+        replayed += 1;
+    }
+    assert!(replayed >= 10, "{replayed} fixtures replayed");
+}
