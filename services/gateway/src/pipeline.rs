@@ -1,6 +1,6 @@
 //! The one completion run behind both RPCs: validate, resolve the platform, load the history,
 //! open the provider stream (with fallbacks), then forward `Started`, the deltas and exactly
-//! one `Terminal`, and hand the completion's record to the sink.
+//! one `Terminal`, and commit the completion's record to the outbox.
 //!
 //! The run happens in a spawned producer task feeding an `mpsc` channel. The task outlives a
 //! caller that hangs up, so it can still end the provider call at once and leave the record
@@ -26,7 +26,7 @@ use crate::fallback::{self, Failed, Opened};
 use crate::history::{self, History};
 use crate::interrupt::{Interruption, interruption};
 use crate::platforms::PlatformRegistry;
-use crate::records_sink::RecordSink;
+use crate::records_sink;
 use crate::status::GatewayError;
 use crate::turn::{Turn, cancelled_summary, redact_summary};
 use crate::validate::validate;
@@ -52,7 +52,8 @@ pub struct Gateway {
     pub registry: PlatformRegistry,
     pub client: ProviderClient,
     pub store: ConversationStoreClient<Channel>,
-    pub sink: Arc<dyn RecordSink>,
+    /// Holds every record durably until the store acknowledged it.
+    pub outbox: Arc<colloquy_outbox::Outbox>,
     /// Turns true when running completions are to be cancelled (shutdown grace passed).
     pub stop: watch::Receiver<bool>,
 }
@@ -114,11 +115,14 @@ impl Gateway {
             upstream,
             deadline,
         };
+        // The completion's place in the outbox is taken before the provider is called, so a
+        // full outbox refuses the request instead of leaving a completion without a record.
+        let admission = records_sink::admit(&self.outbox)?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (ready_tx, ready_rx) = oneshot::channel();
         let gateway = Arc::clone(self);
         tokio::spawn(
-            async move { gateway.run(turn, tx, ready_tx).await }
+            async move { gateway.run(turn, admission, tx, ready_tx).await }
                 .instrument(tracing::Span::current()),
         );
         match ready_rx.await {
@@ -134,6 +138,7 @@ impl Gateway {
     async fn run(
         &self,
         turn: Turn,
+        admission: colloquy_outbox::Admission,
         tx: EventSender,
         ready: oneshot::Sender<Result<(), GatewayError>>,
     ) {
@@ -150,7 +155,11 @@ impl Gateway {
             model,
         } = match opened {
             Ok(opened) => opened,
-            Err(not_started) => return self.end_before_start(&turn, not_started, ready),
+            Err(not_started) => {
+                return self
+                    .end_before_start(&turn, not_started, admission, ready)
+                    .await;
+            }
         };
         let info = StartedInfo {
             request_id: turn.request_id.clone(),
@@ -201,7 +210,15 @@ impl Gateway {
             output_tokens = summary.usage.output_tokens,
             "completion ended"
         );
-        let terminal = Ok(events::terminal(summary.clone()));
+        let output = keep_content.then(|| answer.finish());
+        // The record is on disk before the terminal event goes out: a caller that saw its
+        // stream end can count on the record reaching the store.
+        records_sink::keep(
+            admission,
+            turn.record(&platform, model, output, summary.clone()),
+        )
+        .await;
+        let terminal = Ok(events::terminal(summary));
         if was_cancelled {
             // The caller is gone or out of time; the terminal goes out only if there is room.
             let _ = tx.try_send(terminal);
@@ -212,16 +229,14 @@ impl Gateway {
                 _ = &mut interrupted => {}
             }
         }
-        let output = keep_content.then(|| answer.finish());
-        self.sink
-            .submit(turn.record(&platform, model, output, summary));
     }
 
     /// Answers a completion that never started, then leaves its record.
-    fn end_before_start(
+    async fn end_before_start(
         &self,
         turn: &Turn,
         not_started: NotStarted,
+        admission: colloquy_outbox::Admission,
         ready: oneshot::Sender<Result<(), GatewayError>>,
     ) {
         let (summary, platform, model, error) = match not_started {
@@ -252,9 +267,8 @@ impl Gateway {
             code = error.code().label(),
             "completion ended before its first byte"
         );
+        records_sink::keep(admission, turn.record(&platform, model, None, summary)).await;
         let _ = ready.send(Err(error));
-        self.sink
-            .submit(turn.record(&platform, model, None, summary));
     }
 }
 

@@ -1,115 +1,85 @@
-//! Where completion records go once their stream has ended. [`RecordSink`] is the seam: the
-//! gateway only hands records over and never waits, so a durable outbox can replace
-//! [`StoreSink`], which sends each record once, straight to the conversation store.
+//! Where completion records go: the durable outbox. A completion takes its place in the
+//! outbox before the provider is called (a full outbox refuses it up front rather than lose
+//! its record later), and its record is committed to disk before its terminal event goes
+//! out. The delivery worker then hands records to the conversation store.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use colloquy_outbox::{
+    Admission, DeliverySettings, Outbox, OutboxError, StoreTarget, WhenFull, deliver_pending,
+};
 use colloquy_proto::store::v1 as store;
-use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use colloquy_records::CompletionRecord;
-use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
-/// Records waiting for delivery before new ones are refused (and logged).
-const QUEUE_CAPACITY: usize = 4096;
-/// Deliveries in flight at once.
-const MAX_IN_FLIGHT: usize = 32;
-/// How long one `RecordCompletion` call may take.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::settings::{OutboxSettings, WhenFullSetting};
+use crate::status::GatewayError;
 
-/// Accepts completion records without blocking the caller.
-pub trait RecordSink: Send + Sync + 'static {
-    /// Takes `record` for delivery. Failures are the sink's to handle and log.
-    fn submit(&self, record: CompletionRecord);
+/// How often the outbox depth and delivery lag are logged while records wait.
+const REPORT_EVERY: Duration = Duration::from_secs(15);
+
+pub fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, OutboxError> {
+    let when_full = match settings.when_full {
+        WhenFullSetting::Refuse => WhenFull::Refuse,
+        WhenFullSetting::Serve => WhenFull::Serve,
+    };
+    Outbox::open(&settings.path, settings.capacity, when_full)
 }
 
-/// Sends records to the conversation store with `RecordCompletion`, one attempt each.
-#[derive(Clone)]
-pub struct StoreSink {
-    queue: mpsc::Sender<CompletionRecord>,
+/// Takes a completion's place in the outbox.
+pub fn admit(outbox: &Arc<Outbox>) -> Result<Admission, GatewayError> {
+    outbox.admit().map_err(|error| {
+        tracing::warn!(%error, "completion refused");
+        GatewayError::OutboxFull(error.to_string())
+    })
 }
 
-/// The task delivering a [`StoreSink`]'s records; it ends once every sink handle is dropped
-/// and the queue is empty.
-pub struct StoreSinkWorker {
-    task: JoinHandle<()>,
-}
-
-impl StoreSink {
-    /// Starts the delivery task.
-    pub fn spawn(client: ConversationStoreClient<Channel>) -> (Self, StoreSinkWorker) {
-        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let task = tokio::spawn(deliver_all(rx, client));
-        (Self { queue }, StoreSinkWorker { task })
+/// Commits `record` to the outbox. A failure here is a disk failure: it is logged with the
+/// record in full, the last place it can still be recovered from.
+pub async fn keep(admission: Admission, record: CompletionRecord) {
+    let wire = store::CompletionRecord::from(record);
+    if let Err(error) = admission.put(&wire).await {
+        tracing::error!(%error, record_id = %wire.record_id, record = ?wire, "completion record could not be written to the outbox");
     }
 }
 
-impl RecordSink for StoreSink {
-    fn submit(&self, record: CompletionRecord) {
-        if let Err(error) = self.queue.try_send(record) {
-            let (reason, record) = match error {
-                mpsc::error::TrySendError::Full(r) => ("delivery queue full", r),
-                mpsc::error::TrySendError::Closed(r) => ("sink closed", r),
-            };
-            tracing::error!(record_id = %record.record_id, reason, "completion record dropped");
-        }
-    }
+/// Starts the delivery worker; it runs until `stop` resolves and the flush ends.
+pub fn spawn_delivery(
+    outbox: Arc<Outbox>,
+    store: Channel,
+    settings: &OutboxSettings,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    let delivery = DeliverySettings {
+        batch: settings.delivery_batch,
+        max_backoff: Duration::from_millis(settings.max_backoff_ms),
+        flush_timeout: Duration::from_millis(settings.flush_timeout_ms),
+        ..DeliverySettings::default()
+    };
+    let reporter = tokio::spawn(report(Arc::clone(&outbox)));
+    tokio::spawn(async move {
+        deliver_pending(outbox, StoreTarget::new(store), delivery, stop).await;
+        reporter.abort();
+    })
 }
 
-impl StoreSinkWorker {
-    /// Waits up to `grace` for queued records to be delivered.
-    pub async fn drain(self, grace: Duration) {
-        if tokio::time::timeout(grace, self.task).await.is_err() {
-            tracing::warn!(?grace, "completion records still undelivered at shutdown");
-        }
-    }
-}
-
-async fn deliver_all(
-    mut queue: mpsc::Receiver<CompletionRecord>,
-    client: ConversationStoreClient<Channel>,
-) {
-    let mut in_flight = JoinSet::new();
+/// Logs depth and lag while records wait, so a stuck delivery is visible without metrics.
+async fn report(outbox: Arc<Outbox>) {
+    let mut ticks = tokio::time::interval(REPORT_EVERY);
     loop {
-        tokio::select! {
-            record = queue.recv(), if in_flight.len() < MAX_IN_FLIGHT => match record {
-                Some(record) => {
-                    in_flight.spawn(deliver(client.clone(), record));
-                }
-                None => break,
-            },
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+        ticks.tick().await;
+        let depth = outbox.depth();
+        if depth == 0 {
+            continue;
         }
-    }
-    while in_flight.join_next().await.is_some() {}
-}
-
-async fn deliver(mut client: ConversationStoreClient<Channel>, record: CompletionRecord) {
-    let record_id = record.record_id.clone();
-    let mut request = tonic::Request::new(store::CompletionRecord::from(record));
-    // The header lets the store give up too; the local timeout covers a store that never
-    // answers at all.
-    request.set_timeout(DELIVERY_TIMEOUT);
-    let answer = tokio::time::timeout(DELIVERY_TIMEOUT, client.record_completion(request))
-        .await
-        .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer from the store")));
-    match answer {
-        Ok(ack) => {
-            let ack = ack.into_inner();
-            tracing::debug!(
-                %record_id,
-                created = ack.created,
-                conversation_id = %ack.conversation_id,
-                sequence = ack.sequence,
-                "completion recorded"
-            );
-        }
-        Err(status) => tracing::error!(
-            %record_id,
-            code = ?status.code(),
-            message = status.message(),
-            "completion record not delivered"
-        ),
+        let lag = outbox.oldest_age().await.ok().flatten().unwrap_or_default();
+        tracing::info!(
+            depth,
+            lag_ms = lag.as_millis() as u64,
+            "completion records waiting for the store"
+        );
     }
 }

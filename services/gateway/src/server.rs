@@ -16,14 +16,12 @@ use tonic_health::ServingStatus;
 
 use crate::pipeline::Gateway;
 use crate::platforms::PlatformRegistry;
-use crate::records_sink::StoreSink;
+use crate::records_sink;
 use crate::service::ChatService;
 use crate::settings::Settings;
 
 /// How long cancelled completions get to wind down once the shutdown grace has passed.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
-/// How long queued completion records may take to reach the store after the server stopped.
-const RECORD_DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then stops accepting calls,
 /// lets running completions end, and delivers their records.
@@ -42,15 +40,29 @@ pub async fn serve(
     let store_channel = tonic::transport::Endpoint::from_shared(settings.store_url.clone())
         .with_context(|| format!("store_url: {:?} is not a valid URI", settings.store_url))?
         .connect_lazy();
-    let store = ConversationStoreClient::new(store_channel);
-    let (sink, sink_worker) = StoreSink::spawn(store.clone());
+    let store = ConversationStoreClient::new(store_channel.clone());
+    let outbox = records_sink::open(&settings.outbox).with_context(|| {
+        format!(
+            "outbox.path: cannot open {}",
+            settings.outbox.path.display()
+        )
+    })?;
+    let (delivery_stop, delivery_stopped) = oneshot::channel::<()>();
+    let delivery = records_sink::spawn_delivery(
+        Arc::clone(&outbox),
+        store_channel,
+        &settings.outbox,
+        async move {
+            let _ = delivery_stopped.await;
+        },
+    );
     let platform_names: Vec<String> = registry.names().map(str::to_string).collect();
     let (stop, stop_rx) = watch::channel(false);
     let gateway = Arc::new(Gateway {
         registry,
         client,
         store,
-        sink: Arc::new(sink),
+        outbox,
         stop: stop_rx,
     });
 
@@ -109,7 +121,10 @@ pub async fn serve(
         }
     }
     drop(serving);
-    sink_worker.drain(RECORD_DRAIN_GRACE).await;
+    // Every completion has ended and written its record; deliver what the flush allows and
+    // leave the rest on disk for the next start.
+    let _ = delivery_stop.send(());
+    let _ = delivery.await;
     tracing::info!("gateway stopped");
     Ok(())
 }

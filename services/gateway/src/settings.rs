@@ -51,6 +51,49 @@ pub struct Settings {
     /// Provider platforms callers may name, keyed by platform name.
     #[serde(default)]
     pub platforms: BTreeMap<String, PlatformSettings>,
+    /// The durable outbox of completion records.
+    #[serde(default)]
+    pub outbox: OutboxSettings,
+}
+
+/// The durable outbox that holds every completion record until the store acknowledged it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    /// The outbox file; its directory is created when missing.
+    pub path: PathBuf,
+    /// Most records waiting for the store.
+    pub capacity: u64,
+    /// `refuse` new completions with RESOURCE_EXHAUSTED when full, or `serve` them anyway and
+    /// let the outbox grow past its bound. No record is dropped either way.
+    pub when_full: WhenFullSetting,
+    /// Records sent to the store concurrently per delivery round.
+    pub delivery_batch: usize,
+    /// Longest pause between delivery attempts while the store is unreachable.
+    pub max_backoff_ms: u64,
+    /// At shutdown, how long to keep delivering before leaving records for the next start.
+    pub flush_timeout_ms: u64,
+}
+
+/// What a full outbox does to new completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFullSetting {
+    Refuse,
+    Serve,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./data/gateway-outbox.redb"),
+            capacity: 100_000,
+            when_full: WhenFullSetting::Refuse,
+            delivery_batch: 64,
+            max_backoff_ms: 10_000,
+            flush_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// How log lines are written.
@@ -191,6 +234,18 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "store_url",
                 format!("{:?} is not an http:// or https:// URL", self.store_url),
+            ));
+        }
+        if self.outbox.capacity == 0 {
+            return Err(SettingsError::invalid(
+                "outbox.capacity",
+                "must be at least 1",
+            ));
+        }
+        if self.outbox.delivery_batch == 0 {
+            return Err(SettingsError::invalid(
+                "outbox.delivery_batch",
+                "must be at least 1",
             ));
         }
         if self.platforms.is_empty() {

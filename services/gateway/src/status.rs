@@ -39,6 +39,10 @@ pub enum GatewayError {
     /// The caller hung up before the provider answered.
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// The outbox of undelivered records is full; the completion is refused rather than
+    /// left without a record.
+    #[error("{0}")]
+    OutboxFull(String),
     /// Something the gateway itself got wrong.
     #[error("internal error: {0}")]
     Internal(String),
@@ -124,6 +128,7 @@ impl GatewayError {
             Self::DeadlineExceeded => ErrorCode::DeadlineExceeded,
             Self::ShuttingDown => ErrorCode::Unavailable,
             Self::Cancelled(_) => ErrorCode::Cancelled,
+            Self::OutboxFull(_) => ErrorCode::ResourceExhausted,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -69,6 +69,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         &key_file,
     ))
     .expect("default test settings are valid");
+    settings.outbox.path = dir.path().join("outbox.redb");
     configure(&mut settings);
     settings
         .validate()
