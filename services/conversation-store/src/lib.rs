@@ -8,6 +8,7 @@ mod entity;
 mod error;
 mod grpc;
 mod ingest;
+mod metrics;
 mod migration;
 pub mod prices;
 mod query;

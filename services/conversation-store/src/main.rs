@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use colloquy_store::settings::{CONFIG_ENV, LogFormat};
+use colloquy_store::settings::CONFIG_ENV;
 use colloquy_store::{App, Settings};
 
 #[derive(Parser)]
@@ -49,8 +49,14 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
-    init_tracing(settings.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
+    let telemetry = colloquy_telemetry::init("colloquy-store", settings.log_format)?;
+    let result = execute(cli.command, settings).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn execute(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {
+    match command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let listener = tokio::net::TcpListener::bind(settings.listen)
                 .await
@@ -80,18 +86,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -12,8 +12,11 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::db::connect_and_migrate;
 use crate::grpc::StoreService;
 use crate::ingest::Ingest;
+use crate::metrics::StoreMetrics;
 use crate::prices::PriceBook;
 use crate::settings::Settings;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
 
 /// The store's parts, connected and migrated.
 pub struct App {
@@ -39,9 +42,26 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let mut registry = Registry::default();
+        let metrics = StoreMetrics::register(&mut registry);
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        if let Some(addr) = self.settings.metrics.listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics.listen: cannot bind {addr}: {e}"))?;
+            tracing::info!(%addr, "metrics on /metrics");
+            tokio::spawn(colloquy_telemetry::serve_metrics(
+                listener,
+                Arc::new(registry),
+                async move {
+                    let _ = metrics_stopped.await;
+                },
+            ));
+        }
         let ingest = Ingest::start(
             self.db.clone(),
             self.prices.clone(),
+            Arc::clone(&metrics),
             self.settings.ingest.writers,
             self.settings.ingest.max_batch,
         );
@@ -49,6 +69,7 @@ impl App {
             self.db.clone(),
             ingest,
             self.prices.clone(),
+            metrics,
             self.settings.record_limits(),
         );
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -72,6 +93,7 @@ impl App {
             .add_service(ConversationStoreServer::new(service).max_decoding_message_size(64 << 20))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
             .await?;
+        let _ = metrics_stop.send(());
         self.db.close().await?;
         Ok(())
     }

@@ -22,6 +22,16 @@ pub struct Settings {
     pub ingest: IngestSettings,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// Where Prometheus scrapes the store's metrics (`GET /metrics`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address of the metrics HTTP endpoint, e.g. `0.0.0.0:9465`; unset serves none.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,12 +62,7 @@ pub struct IngestSettings {
     pub writers: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use colloquy_telemetry::LogFormat;
 
 const DEFAULTS: &str = r#"
 listen = "127.0.0.1:50052"

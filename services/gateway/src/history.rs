@@ -28,9 +28,10 @@ pub async fn load(
     client: &mut ConversationStoreClient<Channel>,
     id: &str,
 ) -> Result<History, GatewayError> {
-    let request = store::GetConversationRequest {
+    let mut request = tonic::Request::new(store::GetConversationRequest {
         conversation_id: id.to_string(),
-    };
+    });
+    colloquy_telemetry::inject_into_metadata(&tracing::Span::current(), request.metadata_mut());
     let answer = tokio::time::timeout(LOAD_TIMEOUT, client.get_conversation(request))
         .await
         .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));

@@ -6,6 +6,7 @@ pub mod events;
 mod fallback;
 pub mod history;
 mod interrupt;
+mod metrics;
 pub mod pipeline;
 pub mod platforms;
 pub mod records_sink;
@@ -19,4 +20,3 @@ pub mod validate;
 
 pub use server::{serve, shutdown_signal};
 pub use settings::{LogFormat, Settings};
-pub use telemetry::init_tracing;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use colloquy_gateway::{Settings, init_tracing, serve, shutdown_signal};
+use colloquy_gateway::{Settings, serve, shutdown_signal};
 
 /// Streams chat completions from the configured provider platforms over gRPC.
 #[derive(Debug, Parser)]
@@ -26,14 +26,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(error) = init_tracing(settings.log_format) {
-        eprintln!("colloquy-gateway: {error:#}");
-        return ExitCode::FAILURE;
-    }
     match run(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "gateway failed");
+            eprintln!("colloquy-gateway: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -42,9 +38,16 @@ fn main() -> ExitCode {
 fn run(settings: Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        // Inside the runtime: the span exporter runs on it.
+        let telemetry = colloquy_telemetry::init("colloquy-gateway", settings.log_format)?;
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
-        serve(settings, listener, shutdown_signal()).await
+        let served = serve(settings, listener, shutdown_signal()).await;
+        if let Err(error) = &served {
+            tracing::error!(error = format!("{error:#}"), "gateway failed");
+        }
+        telemetry.shutdown();
+        served
     })
 }

@@ -25,7 +25,7 @@ use crate::events::{self, StartedInfo};
 use crate::fallback::{self, Failed, Opened};
 use crate::history::{self, History};
 use crate::interrupt::{Interruption, interruption};
-use crate::platforms::PlatformRegistry;
+use crate::platforms::{PlatformRegistry, ResolvedPlatform};
 use crate::records_sink;
 use crate::status::GatewayError;
 use crate::turn::{Turn, cancelled_summary, redact_summary};
@@ -54,6 +54,7 @@ pub struct Gateway {
     pub store: ConversationStoreClient<Channel>,
     /// Holds every record durably until the store acknowledged it.
     pub outbox: Arc<colloquy_outbox::Outbox>,
+    pub metrics: Arc<crate::metrics::GatewayMetrics>,
     /// Turns true when running completions are to be cancelled (shutdown grace passed).
     pub stop: watch::Receiver<bool>,
 }
@@ -115,6 +116,7 @@ impl Gateway {
             upstream,
             deadline,
         };
+        crate::telemetry::record_request(&turn.model, &turn.conversation_id);
         // The completion's place in the outbox is taken before the provider is called, so a
         // full outbox refuses the request instead of leaving a completion without a record.
         let admission = records_sink::admit(&self.outbox)?;
@@ -202,6 +204,7 @@ impl Gateway {
         // Finishing a cancelled stream drops the HTTP response, which aborts the upstream call.
         let mut summary = stream.finish(end);
         redact_summary(&platform, &mut summary);
+        self.observe(&platform, &model, &summary);
         tracing::info!(
             platform = %platform.platform.name,
             %model,
@@ -267,8 +270,30 @@ impl Gateway {
             code = error.code().label(),
             "completion ended before its first byte"
         );
+        self.observe(&platform, &model, &summary);
+        self.metrics
+            .error(&platform.platform.name, error.code().label());
         records_sink::keep(admission, turn.record(&platform, model, None, summary)).await;
         let _ = ready.send(Err(error));
+    }
+}
+
+impl Gateway {
+    /// Puts a finished completion on its span and in the metrics.
+    fn observe(
+        &self,
+        platform: &ResolvedPlatform,
+        model: &str,
+        summary: &colloquy_records::CompletionSummary,
+    ) {
+        crate::telemetry::record_outcome(platform.platform.kind, model, summary);
+        let answering = summary
+            .identifiers
+            .resolved_model
+            .as_deref()
+            .unwrap_or(model);
+        self.metrics
+            .completion(&platform.platform.name, answering, summary);
     }
 }
 

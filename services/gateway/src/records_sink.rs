@@ -15,11 +15,14 @@ use colloquy_records::CompletionRecord;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+use crate::metrics::GatewayMetrics;
 use crate::settings::{OutboxSettings, WhenFullSetting};
 use crate::status::GatewayError;
 
 /// How often the outbox depth and delivery lag are logged while records wait.
 const REPORT_EVERY: Duration = Duration::from_secs(15);
+/// How often the outbox gauges are refreshed.
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
 
 pub fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, OutboxError> {
     let when_full = match settings.when_full {
@@ -41,7 +44,8 @@ pub fn admit(outbox: &Arc<Outbox>) -> Result<Admission, GatewayError> {
 /// record in full, the last place it can still be recovered from.
 pub async fn keep(admission: Admission, record: CompletionRecord) {
     let wire = store::CompletionRecord::from(record);
-    if let Err(error) = admission.put(&wire).await {
+    let trace = colloquy_telemetry::traceparent(&tracing::Span::current());
+    if let Err(error) = admission.put(&wire, trace.as_deref()).await {
         tracing::error!(%error, record_id = %wire.record_id, record = ?wire, "completion record could not be written to the outbox");
     }
 }
@@ -49,6 +53,7 @@ pub async fn keep(admission: Admission, record: CompletionRecord) {
 /// Starts the delivery worker; it runs until `stop` resolves and the flush ends.
 pub fn spawn_delivery(
     outbox: Arc<Outbox>,
+    metrics: Arc<GatewayMetrics>,
     store: Channel,
     settings: &OutboxSettings,
     stop: impl Future<Output = ()> + Send + 'static,
@@ -59,27 +64,34 @@ pub fn spawn_delivery(
         flush_timeout: Duration::from_millis(settings.flush_timeout_ms),
         ..DeliverySettings::default()
     };
-    let reporter = tokio::spawn(report(Arc::clone(&outbox)));
+    let reporter = tokio::spawn(report(Arc::clone(&outbox), metrics));
     tokio::spawn(async move {
         deliver_pending(outbox, StoreTarget::new(store), delivery, stop).await;
         reporter.abort();
     })
 }
 
-/// Logs depth and lag while records wait, so a stuck delivery is visible without metrics.
-async fn report(outbox: Arc<Outbox>) {
-    let mut ticks = tokio::time::interval(REPORT_EVERY);
+/// Publishes depth and lag, and logs them while records wait, so a stuck delivery is visible.
+async fn report(outbox: Arc<Outbox>, metrics: Arc<GatewayMetrics>) {
+    let mut ticks = tokio::time::interval(GAUGE_EVERY);
+    let mut since_log = Duration::ZERO;
     loop {
         ticks.tick().await;
         let depth = outbox.depth();
-        if depth == 0 {
-            continue;
+        let lag = if depth == 0 {
+            Duration::ZERO
+        } else {
+            outbox.oldest_age().await.ok().flatten().unwrap_or_default()
+        };
+        metrics.outbox(depth, lag);
+        since_log += GAUGE_EVERY;
+        if depth > 0 && since_log >= REPORT_EVERY {
+            since_log = Duration::ZERO;
+            tracing::info!(
+                depth,
+                lag_ms = lag.as_millis() as u64,
+                "completion records waiting for the store"
+            );
         }
-        let lag = outbox.oldest_age().await.ok().flatten().unwrap_or_default();
-        tracing::info!(
-            depth,
-            lag_ms = lag.as_millis() as u64,
-            "completion records waiting for the store"
-        );
     }
 }

@@ -9,11 +9,13 @@ use anyhow::Context;
 use colloquy_proto::gateway::v1::chat_gateway_server::ChatGatewayServer;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use colloquy_providers::ProviderClient;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+use crate::metrics::GatewayMetrics;
 use crate::pipeline::Gateway;
 use crate::platforms::PlatformRegistry;
 use crate::records_sink;
@@ -47,9 +49,26 @@ pub async fn serve(
             settings.outbox.path.display()
         )
     })?;
+    let mut metrics_registry = Registry::default();
+    let metrics = GatewayMetrics::register(&mut metrics_registry);
+    let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
+    if let Some(addr) = settings.metrics.listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("metrics.listen: cannot bind {addr}"))?;
+        tracing::info!(%addr, "metrics on /metrics");
+        tokio::spawn(colloquy_telemetry::serve_metrics(
+            listener,
+            Arc::new(metrics_registry),
+            async move {
+                let _ = metrics_stopped.await;
+            },
+        ));
+    }
     let (delivery_stop, delivery_stopped) = oneshot::channel::<()>();
     let delivery = records_sink::spawn_delivery(
         Arc::clone(&outbox),
+        Arc::clone(&metrics),
         store_channel,
         &settings.outbox,
         async move {
@@ -63,6 +82,7 @@ pub async fn serve(
         client,
         store,
         outbox,
+        metrics,
         stop: stop_rx,
     });
 
@@ -125,6 +145,7 @@ pub async fn serve(
     // leave the rest on disk for the next start.
     let _ = delivery_stop.send(());
     let _ = delivery.await;
+    let _ = metrics_stop.send(());
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::events::delta_from_wire;
 use crate::pipeline::{Gateway, Upstream};
@@ -32,44 +33,30 @@ impl ChatService {
 impl ChatGateway for ChatService {
     type StreamChatStream = ReceiverStream<Result<pb::ChatEvent, Status>>;
 
-    #[tracing::instrument(
-        name = "StreamChat",
-        skip_all,
-        fields(
-            platform = %request.get_ref().platform,
-            model = %request.get_ref().model,
-            request_id = tracing::field::Empty,
-        )
-    )]
     async fn stream_chat(
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<Self::StreamChatStream>, Status> {
+        let span = request_span("StreamChat", &request);
         let deadline = caller_deadline(request.metadata());
         let events = self
             .gateway
             .start(request.into_inner(), Upstream::Streamed, deadline)
+            .instrument(span)
             .await?;
         Ok(Response::new(ReceiverStream::new(events)))
     }
 
-    #[tracing::instrument(
-        name = "Complete",
-        skip_all,
-        fields(
-            platform = %request.get_ref().platform,
-            model = %request.get_ref().model,
-            request_id = tracing::field::Empty,
-        )
-    )]
     async fn complete(
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<pb::ChatCompletion>, Status> {
+        let span = request_span("Complete", &request);
         let deadline = caller_deadline(request.metadata());
         let mut events = self
             .gateway
             .start(request.into_inner(), Upstream::Buffered, deadline)
+            .instrument(span)
             .await?;
         let mut started = None;
         let mut answer = MessageAccumulator::default();
@@ -92,6 +79,11 @@ impl ChatGateway for ChatService {
             summary: Some(summary),
         }))
     }
+}
+
+fn request_span(rpc: &'static str, request: &Request<pb::ChatRequest>) -> tracing::Span {
+    let chat = request.get_ref();
+    crate::telemetry::completion_span(rpc, request.metadata(), &chat.platform, &chat.model)
 }
 
 /// The caller's deadline from its `grpc-timeout` header. tonic enforces it only until the

@@ -54,6 +54,17 @@ pub struct Settings {
     /// The durable outbox of completion records.
     #[serde(default)]
     pub outbox: OutboxSettings,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// Where Prometheus scrapes the gateway's metrics (`GET /metrics`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address of the metrics HTTP endpoint, e.g. `0.0.0.0:9464`; unset serves none.
+    pub listen: Option<SocketAddr>,
 }
 
 /// The durable outbox that holds every completion record until the store acknowledged it.
@@ -96,15 +107,8 @@ impl Default for OutboxSettings {
     }
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
+/// How log lines are written: `text` or `json`.
+pub use colloquy_telemetry::LogFormat;
 
 /// One provider platform.
 #[derive(Debug, Clone, Deserialize)]

@@ -13,9 +13,12 @@ use crate::outbox::{Outbox, decode_entry, now_micros};
 
 /// Where records go.
 pub trait RecordTarget: Clone + Send + Sync + 'static {
+    /// Delivers one record; `trace_context` is the W3C `traceparent` of the completion that
+    /// produced it, when it was traced.
     fn deliver(
         &self,
         record: pb::CompletionRecord,
+        trace_context: Option<String>,
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
 
@@ -74,10 +77,11 @@ async fn send_round<T: RecordTarget>(target: &T, batch: Vec<(u64, Vec<u8>)>) -> 
     let mut calls = JoinSet::new();
     for (key, entry) in batch {
         match decode_entry(key, &entry) {
-            Ok(record) => {
+            Ok((record, trace_context)) => {
                 let target = target.clone();
                 calls.spawn(async move {
-                    (key, record.record_id.clone(), target.deliver(record).await)
+                    let record_id = record.record_id.clone();
+                    (key, record_id, target.deliver(record, trace_context).await)
                 });
             }
             Err(error) => {

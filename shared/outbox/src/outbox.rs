@@ -138,9 +138,21 @@ impl Outbox {
 
 impl Admission {
     /// Writes the record durably; when this returns, a gateway crash can no longer lose it.
-    pub async fn put(mut self, record: &pb::CompletionRecord) -> Result<(), OutboxError> {
-        let mut entry = Vec::with_capacity(8 + record.encoded_len());
+    /// `trace_context` (a W3C `traceparent`) goes with it, so its delivery joins the
+    /// completion's trace.
+    pub async fn put(
+        mut self,
+        record: &pb::CompletionRecord,
+        trace_context: Option<&str>,
+    ) -> Result<(), OutboxError> {
+        let trace = trace_context
+            .map(str::as_bytes)
+            .filter(|t| t.len() <= usize::from(u8::MAX))
+            .unwrap_or_default();
+        let mut entry = Vec::with_capacity(9 + trace.len() + record.encoded_len());
         entry.extend_from_slice(&now_micros().to_be_bytes());
+        entry.push(trace.len() as u8);
+        entry.extend_from_slice(trace);
         record
             .encode(&mut entry)
             .map_err(|e| OutboxError::Corrupt {
@@ -167,14 +179,23 @@ impl Drop for Admission {
     }
 }
 
-/// Splits a journal entry into its enqueue time and record.
-pub(crate) fn decode_entry(key: u64, entry: &[u8]) -> Result<pb::CompletionRecord, OutboxError> {
-    let body = entry.get(8..).ok_or_else(|| OutboxError::Corrupt {
-        key,
-        reason: "entry shorter than its header".into(),
-    })?;
-    pb::CompletionRecord::decode(body).map_err(|e| OutboxError::Corrupt {
-        key,
-        reason: e.to_string(),
-    })
+/// Splits a journal entry (enqueue time, trace context, record) into the record and its trace
+/// context.
+pub(crate) fn decode_entry(
+    key: u64,
+    entry: &[u8],
+) -> Result<(pb::CompletionRecord, Option<String>), OutboxError> {
+    let corrupt = |reason: String| OutboxError::Corrupt { key, reason };
+    let trace_len = usize::from(
+        *entry
+            .get(8)
+            .ok_or_else(|| corrupt("entry shorter than its header".into()))?,
+    );
+    let trace = entry
+        .get(9..9 + trace_len)
+        .ok_or_else(|| corrupt("trace context cut short".into()))?;
+    let body = entry.get(9 + trace_len..).unwrap_or_default();
+    let record = pb::CompletionRecord::decode(body).map_err(|e| corrupt(e.to_string()))?;
+    let trace = (!trace.is_empty()).then(|| String::from_utf8_lossy(trace).into_owned());
+    Ok((record, trace))
 }

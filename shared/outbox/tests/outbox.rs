@@ -11,6 +11,8 @@ use colloquy_outbox::{
 };
 use colloquy_proto::store::v1 as pb;
 
+const TRACE: Option<&str> = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+
 fn record(id: &str) -> pb::CompletionRecord {
     pb::CompletionRecord {
         record_id: id.into(),
@@ -27,7 +29,16 @@ struct FlakyStore {
 }
 
 impl RecordTarget for FlakyStore {
-    async fn deliver(&self, record: pb::CompletionRecord) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &self,
+        record: pb::CompletionRecord,
+        trace: Option<String>,
+    ) -> Result<(), DeliveryError> {
+        assert_eq!(
+            trace.as_deref(),
+            TRACE,
+            "the trace context travels with the record"
+        );
         {
             let mut failures = self.failures.lock().unwrap();
             if *failures > 0 {
@@ -78,7 +89,7 @@ async fn records_survive_a_restart_and_are_delivered_once() {
             outbox
                 .admit()
                 .unwrap()
-                .put(&record(&format!("r{i}")))
+                .put(&record(&format!("r{i}")), TRACE)
                 .await
                 .unwrap();
         }
@@ -113,15 +124,15 @@ async fn a_full_outbox_refuses_new_completions_with_a_clear_message() {
     assert!(refused.to_string().contains("outbox is full"), "{refused}");
     drop(second);
     let third = outbox.admit().expect("a dropped admission frees its place");
-    first.put(&record("a")).await.unwrap();
-    third.put(&record("b")).await.unwrap();
+    first.put(&record("a"), TRACE).await.unwrap();
+    third.put(&record("b"), TRACE).await.unwrap();
     assert!(outbox.admit().is_err());
 
     let serving = Outbox::open(&dir.path().join("s.redb"), 1, WhenFull::Serve).unwrap();
     let a = serving.admit().unwrap();
     let b = serving.admit().expect("serving past the bound");
-    a.put(&record("a")).await.unwrap();
-    b.put(&record("b")).await.unwrap();
+    a.put(&record("a"), TRACE).await.unwrap();
+    b.put(&record("b"), TRACE).await.unwrap();
     assert_eq!(serving.depth(), 2, "nothing is dropped");
 }
 
@@ -129,8 +140,18 @@ async fn a_full_outbox_refuses_new_completions_with_a_clear_message() {
 async fn refused_records_are_set_aside_not_retried_forever() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(&dir.path().join("o.redb"), 10, WhenFull::Refuse).unwrap();
-    outbox.admit().unwrap().put(&record("bad-1")).await.unwrap();
-    outbox.admit().unwrap().put(&record("good")).await.unwrap();
+    outbox
+        .admit()
+        .unwrap()
+        .put(&record("bad-1"), TRACE)
+        .await
+        .unwrap();
+    outbox
+        .admit()
+        .unwrap()
+        .put(&record("good"), TRACE)
+        .await
+        .unwrap();
     let store = FlakyStore::default();
     deliver_pending(Arc::clone(&outbox), store.clone(), fast(), async {}).await;
     assert_eq!(outbox.depth(), 0);
@@ -142,7 +163,12 @@ async fn refused_records_are_set_aside_not_retried_forever() {
 async fn shutdown_leaves_undeliverable_records_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(&dir.path().join("o.redb"), 10, WhenFull::Refuse).unwrap();
-    outbox.admit().unwrap().put(&record("r")).await.unwrap();
+    outbox
+        .admit()
+        .unwrap()
+        .put(&record("r"), TRACE)
+        .await
+        .unwrap();
     let store = FlakyStore {
         failures: Arc::new(Mutex::new(u32::MAX)),
         ..Default::default()

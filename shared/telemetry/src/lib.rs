@@ -8,5 +8,6 @@ mod propagation;
 
 pub use logs::{LogFormat, Telemetry, init};
 pub use metrics_endpoint::serve_metrics;
-pub use prometheus_client;
-pub use propagation::{inject_into_headers, inject_into_metadata, set_parent_from_metadata};
+pub use propagation::{
+    inject_into_headers, inject_into_metadata, set_parent_from_metadata, traceparent,
+};

@@ -71,3 +71,12 @@ pub fn inject_into_headers(span: &tracing::Span, headers: &mut http::HeaderMap) 
         p.inject_context(&context, &mut HeaderWriter(headers))
     });
 }
+
+/// `span`'s W3C `traceparent`, to keep with work finished later (an outbox record); `None`
+/// when no trace is being recorded.
+pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
+    carrier.remove("traceparent")
+}

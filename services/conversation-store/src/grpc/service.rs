@@ -9,12 +9,17 @@ use colloquy_records::{CompletionRecord, RecordLimits};
 use prost::Message;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Instant;
+
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use super::{convert, requests};
 use crate::entity::{platform, price};
 use crate::error::StoreError;
 use crate::ingest::Ingest;
+use crate::metrics::{RecordOutcome, StoreMetrics};
 use crate::prices::{PriceBook, import_prices, price_to_proto, upsert_price};
 use crate::query;
 
@@ -22,6 +27,7 @@ pub struct StoreService {
     db: DatabaseConnection,
     ingest: Ingest,
     prices: PriceBook,
+    metrics: Arc<StoreMetrics>,
     limits: RecordLimits,
 }
 
@@ -30,14 +36,29 @@ impl StoreService {
         db: DatabaseConnection,
         ingest: Ingest,
         prices: PriceBook,
+        metrics: Arc<StoreMetrics>,
         limits: RecordLimits,
     ) -> Self {
         Self {
             db,
             ingest,
             prices,
+            metrics,
             limits,
         }
+    }
+
+    async fn record(&self, wire: pb::CompletionRecord) -> Result<pb::RecordAck, StoreError> {
+        let record = CompletionRecord::try_from(wire)?;
+        record.check_limits(&self.limits)?;
+        let fingerprint = fingerprint(&record);
+        let ack = self.ingest.record(record, fingerprint).await?;
+        Ok(pb::RecordAck {
+            record_id: ack.record_id,
+            created: ack.created,
+            conversation_id: ack.conversation_id,
+            sequence: ack.sequence,
+        })
     }
 }
 
@@ -53,23 +74,24 @@ fn fingerprint(record: &CompletionRecord) -> String {
 
 #[tonic::async_trait]
 impl ConversationStore for StoreService {
-    #[tracing::instrument(skip_all, fields(record_id = %request.get_ref().record_id))]
     async fn record_completion(
         &self,
         request: Request<pb::CompletionRecord>,
     ) -> Result<Response<pb::RecordAck>, Status> {
-        let record = CompletionRecord::try_from(request.into_inner()).map_err(StoreError::from)?;
-        record
-            .check_limits(&self.limits)
-            .map_err(StoreError::from)?;
-        let fingerprint = fingerprint(&record);
-        let ack = self.ingest.record(record, fingerprint).await?;
-        Ok(Response::new(pb::RecordAck {
-            record_id: ack.record_id,
-            created: ack.created,
-            conversation_id: ack.conversation_id,
-            sequence: ack.sequence,
-        }))
+        let received = Instant::now();
+        let span = tracing::info_span!("RecordCompletion", otel.kind = "server", record_id = %request.get_ref().record_id);
+        // The gateway sends the trace context of the completion, so its record joins that trace.
+        colloquy_telemetry::set_parent_from_metadata(&span, request.metadata());
+        let answer = self.record(request.into_inner()).instrument(span).await;
+        let outcome = match &answer {
+            Ok(ack) if ack.created => RecordOutcome::Created,
+            Ok(_) => RecordOutcome::Duplicate,
+            Err(StoreError::RecordConflict { .. }) => RecordOutcome::Conflict,
+            Err(StoreError::InvalidArgument { .. }) => RecordOutcome::Invalid,
+            Err(_) => RecordOutcome::Failed,
+        };
+        self.metrics.record(outcome, received.elapsed());
+        Ok(Response::new(answer?))
     }
 
     async fn get_conversation(

@@ -46,6 +46,7 @@ pub struct Writer {
     pub db: DatabaseConnection,
     pub prices: PriceBook,
     pub platforms: PlatformCache,
+    pub metrics: Arc<crate::metrics::StoreMetrics>,
 }
 
 /// How many times a record is retried alone after its batch failed.
@@ -100,6 +101,7 @@ impl Writer {
             .collect();
         let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
         let mut new_jobs = Vec::new();
+        let mut priced = Vec::new();
         for (index, job) in jobs.iter().enumerate() {
             let record_id = job.record.record_id.as_str();
             if let Some(existing) = stored.get(record_id) {
@@ -141,6 +143,9 @@ impl Writer {
                         continue;
                     }
                 };
+                if let crate::prices::TurnPricing::Priced { cost, .. } = &pricing {
+                    priced.push((index, cost.currency.clone(), cost.total));
+                }
                 turns.push(turn_row(
                     record,
                     &jobs[index].fingerprint,
@@ -176,6 +181,17 @@ impl Writer {
             save_conversations(&txn, conversations.into_values().collect()).await?;
         }
         txn.commit().await?;
+        // Counted once committed, so a batch retried record by record is not counted twice.
+        self.metrics.batch(jobs.len());
+        for (index, currency, total) in priced {
+            let record = &jobs[index].record;
+            self.metrics.cost(
+                &record.platform.name,
+                record.answering_model(),
+                &currency,
+                total,
+            );
+        }
 
         // Later copies of a record within the same batch answer like retries of the first.
         for (index, job) in jobs.iter().enumerate() {

@@ -12,6 +12,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::error::StoreError;
+use crate::metrics::StoreMetrics;
 use crate::prices::PriceBook;
 
 pub use batch::PlatformCache;
@@ -45,6 +46,7 @@ impl Ingest {
     pub fn start(
         db: DatabaseConnection,
         prices: PriceBook,
+        metrics: Arc<StoreMetrics>,
         writers: usize,
         max_batch: usize,
     ) -> Self {
@@ -61,6 +63,7 @@ impl Ingest {
                 db: db.clone(),
                 prices: prices.clone(),
                 platforms: platforms.clone(),
+                metrics: Arc::clone(&metrics),
             };
             tokio::spawn(run_writer(writer, Arc::clone(&receiver), max_batch));
         }

@@ -76,6 +76,9 @@ pub(crate) fn prepare(
     if request.stream {
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     }
+    // W3C trace context, so the provider call joins the caller's trace (nothing is written
+    // when no trace is being exported).
+    colloquy_telemetry::inject_into_headers(&tracing::Span::current(), &mut headers);
 
     let body = serde_json::to_vec(&native.body)
         .map_err(|e| invalid(format!("the request body could not be serialised: {e}")))?;
