@@ -16,5 +16,5 @@ mod server;
 pub mod settings;
 
 pub use error::StoreError;
-pub use server::{App, serve, spawn_for_tests};
+pub use server::{App, serve, spawn_for_tests, spawn_with_settings};
 pub use settings::Settings;

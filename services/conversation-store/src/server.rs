@@ -9,6 +9,9 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use colloquy_access::{BearerToken, RequireToken, server_tls};
+use tonic::service::interceptor::InterceptedService;
+
 use crate::db::connect_and_migrate;
 use crate::grpc::StoreService;
 use crate::ingest::Ingest;
@@ -23,16 +26,23 @@ pub struct App {
     pub db: DatabaseConnection,
     pub prices: PriceBook,
     settings: Settings,
+    token: Option<BearerToken>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Credentials are read first: a bad path fails before the database is touched.
+        let token = BearerToken::load(&settings.auth, "auth")?;
+        let tls = server_tls(&settings.tls, "tls")?;
         let db = connect_and_migrate(&settings.database).await?;
         let prices = PriceBook::load(&db).await?;
         Ok(Self {
             db,
             prices,
             settings,
+            token,
+            tls,
         })
     }
 
@@ -87,10 +97,18 @@ impl App {
                 .set_not_serving::<ConversationStoreServer<StoreService>>()
                 .await;
         };
-        tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls.clone() {
+            server = server.tls_config(tls)?;
+        }
+        let store = ConversationStoreServer::new(service).max_decoding_message_size(64 << 20);
+        server
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(ConversationStoreServer::new(service).max_decoding_message_size(64 << 20))
+            .add_service(InterceptedService::new(
+                store,
+                RequireToken::new(self.token.clone()),
+            ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
             .await?;
         let _ = metrics_stop.send(());
@@ -112,7 +130,13 @@ pub async fn serve(
 pub async fn spawn_for_tests(
     database_url: &str,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let settings = Settings::for_database(database_url)?;
+    spawn_with_settings(Settings::for_database(database_url)?).await
+}
+
+/// Like [`spawn_for_tests`], with every setting given (`listen` is ignored).
+pub async fn spawn_with_settings(
+    settings: Settings,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = App::build(settings).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use colloquy_access::{TlsSettings, TokenSource};
 use colloquy_records::RecordLimits;
 use serde::Deserialize;
 
@@ -24,6 +25,12 @@ pub struct Settings {
     pub log_format: LogFormat,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Callers (the gateways) must send `authorization: Bearer <token>` when a token is set.
+    #[serde(default)]
+    pub auth: TokenSource,
+    /// TLS certificate and key; plain HTTP/2 when unset.
+    #[serde(default)]
+    pub tls: TlsSettings,
 }
 
 /// Where Prometheus scrapes the store's metrics (`GET /metrics`).

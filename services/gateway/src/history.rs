@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use colloquy_access::TokenChannel;
 use colloquy_proto::store::v1 as store;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use colloquy_records::{Message, ProviderKind};
-use tonic::transport::Channel;
 
 use crate::status::GatewayError;
 
@@ -25,7 +25,7 @@ pub struct History {
 
 /// Fetches conversation `id` from the store.
 pub async fn load(
-    client: &mut ConversationStoreClient<Channel>,
+    client: &mut ConversationStoreClient<TokenChannel>,
     id: &str,
 ) -> Result<History, GatewayError> {
     let mut request = tonic::Request::new(store::GetConversationRequest {

@@ -14,6 +14,7 @@ pub mod server;
 pub mod service;
 pub mod settings;
 pub mod status;
+mod store_client;
 pub mod telemetry;
 mod turn;
 pub mod validate;

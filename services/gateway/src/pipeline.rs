@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use colloquy_access::TokenChannel;
 use colloquy_proto::gateway::v1 as pb;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use colloquy_providers::{
@@ -17,7 +18,6 @@ use colloquy_records::FieldError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tonic::Status;
-use tonic::transport::Channel;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -51,7 +51,7 @@ pub enum Upstream {
 pub struct Gateway {
     pub registry: PlatformRegistry,
     pub client: ProviderClient,
-    pub store: ConversationStoreClient<Channel>,
+    pub store: ConversationStoreClient<TokenChannel>,
     /// Holds every record durably until the store acknowledged it.
     pub outbox: Arc<colloquy_outbox::Outbox>,
     pub metrics: Arc<crate::metrics::GatewayMetrics>,

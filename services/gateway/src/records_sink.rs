@@ -7,13 +7,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use colloquy_access::TokenChannel;
 use colloquy_outbox::{
     Admission, DeliverySettings, Outbox, OutboxError, StoreTarget, WhenFull, deliver_pending,
 };
 use colloquy_proto::store::v1 as store;
+use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use colloquy_records::CompletionRecord;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
 
 use crate::metrics::GatewayMetrics;
 use crate::settings::{OutboxSettings, WhenFullSetting};
@@ -54,7 +55,7 @@ pub async fn keep(admission: Admission, record: CompletionRecord) {
 pub fn spawn_delivery(
     outbox: Arc<Outbox>,
     metrics: Arc<GatewayMetrics>,
-    store: Channel,
+    store: ConversationStoreClient<TokenChannel>,
     settings: &OutboxSettings,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use colloquy_access::{BearerToken, RequireToken, server_tls};
 use colloquy_proto::gateway::v1::chat_gateway_server::ChatGatewayServer;
-use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use colloquy_providers::ProviderClient;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
@@ -21,6 +22,7 @@ use crate::platforms::PlatformRegistry;
 use crate::records_sink;
 use crate::service::ChatService;
 use crate::settings::Settings;
+use crate::store_client;
 
 /// How long cancelled completions get to wind down once the shutdown grace has passed.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
@@ -38,11 +40,9 @@ pub async fn serve(
 
     let registry = PlatformRegistry::load(&settings).context("loading platforms")?;
     let client = ProviderClient::new().context("building the provider HTTP client")?;
-    // Lazy, so the gateway starts (and streams) while the store is still coming up.
-    let store_channel = tonic::transport::Endpoint::from_shared(settings.store_url.clone())
-        .with_context(|| format!("store_url: {:?} is not a valid URI", settings.store_url))?
-        .connect_lazy();
-    let store = ConversationStoreClient::new(store_channel.clone());
+    let store = store_client::connect(&settings)?;
+    let caller_token = BearerToken::load(&settings.auth, "auth")?;
+    let tls = server_tls(&settings.tls, "tls")?;
     let outbox = records_sink::open(&settings.outbox).with_context(|| {
         format!(
             "outbox.path: cannot open {}",
@@ -69,7 +69,7 @@ pub async fn serve(
     let delivery = records_sink::spawn_delivery(
         Arc::clone(&outbox),
         Arc::clone(&metrics),
-        store_channel,
+        store.clone(),
         &settings.outbox,
         async move {
             let _ = delivery_stopped.await;
@@ -112,11 +112,20 @@ pub async fn serve(
         let _ = draining_tx.send(());
     };
     tracing::info!(%addr, platforms = ?platform_names, "gateway listening");
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls)
+            .context("tls: invalid certificate or key")?;
+    }
     let mut serving = Box::pin(
-        tonic::transport::Server::builder()
+        server
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(ChatGatewayServer::new(ChatService::new(gateway)))
+            .add_service(InterceptedService::new(
+                ChatGatewayServer::new(ChatService::new(gateway)),
+                RequireToken::new(caller_token),
+            ))
             .serve_with_incoming_shutdown(incoming, drain),
     );
     let grace = Duration::from_millis(settings.shutdown_grace_ms);

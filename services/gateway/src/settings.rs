@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use colloquy_access::{TlsSettings, TokenSource};
 use colloquy_records::ProviderKind;
 use serde::Deserialize;
 
@@ -57,6 +58,19 @@ pub struct Settings {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Callers must send `authorization: Bearer <token>` when a token is set.
+    #[serde(default)]
+    pub auth: TokenSource,
+    /// TLS certificate and key of the gRPC server; plain HTTP/2 when unset.
+    #[serde(default)]
+    pub tls: TlsSettings,
+    /// The token the gateway sends to the store, when the store requires one.
+    #[serde(default)]
+    pub store_auth: TokenSource,
+    /// CA certificate (PEM) that signed the store's certificate; set it for an `https://` or
+    /// TLS `dns:///` store URL.
+    #[serde(default)]
+    pub store_ca_file: Option<PathBuf>,
 }
 
 /// Where Prometheus scrapes the gateway's metrics (`GET /metrics`).
@@ -234,10 +248,16 @@ impl Settings {
 
     /// Checks what deserialization cannot: consistency across keys. The error names the key.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if !(self.store_url.starts_with("http://") || self.store_url.starts_with("https://")) {
+        if !["http://", "https://", "dns:///"]
+            .iter()
+            .any(|scheme| self.store_url.starts_with(scheme))
+        {
             return Err(SettingsError::invalid(
                 "store_url",
-                format!("{:?} is not an http:// or https:// URL", self.store_url),
+                format!(
+                    "{:?} is not an http://, https:// or dns:/// URL",
+                    self.store_url
+                ),
             ));
         }
         if self.outbox.capacity == 0 {

@@ -1,9 +1,9 @@
 //! Delivery to the conversation store's `RecordCompletion`, classifying its answers.
 
+use colloquy_access::TokenChannel;
 use colloquy_proto::store::v1 as pb;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::{DeliveryError, RecordTarget};
 
@@ -13,14 +13,12 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The conversation store over one shared HTTP/2 channel.
 #[derive(Clone)]
 pub struct StoreTarget {
-    client: ConversationStoreClient<Channel>,
+    client: ConversationStoreClient<TokenChannel>,
 }
 
 impl StoreTarget {
-    pub fn new(channel: Channel) -> Self {
-        Self {
-            client: ConversationStoreClient::new(channel),
-        }
+    pub fn new(client: ConversationStoreClient<TokenChannel>) -> Self {
+        Self { client }
     }
 }
 

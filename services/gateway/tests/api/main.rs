@@ -1,6 +1,7 @@
 //! End-to-end tests of the gateway: a real gRPC server on `127.0.0.1:0`, the fake provider
 //! over real HTTP, and the real conversation store on SQLite.
 
+mod access;
 mod cancellation;
 mod completions;
 mod continuation;
