@@ -73,7 +73,8 @@ async fn reopen(path: &Path, capacity: u64) -> Arc<Outbox> {
     for _ in 0..500 {
         match Outbox::open(path, capacity, WhenFull::Refuse) {
             Ok(outbox) => return outbox,
-            Err(_) => tokio::task::yield_now().await,
+            // The writer thread exits on its own schedule; give it a moment (5 s at most).
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
     panic!("outbox file stays locked");
