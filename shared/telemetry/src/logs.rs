@@ -56,7 +56,7 @@ pub fn init(default_service_name: &str, format: LogFormat) -> anyhow::Result<Tel
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Json => registry.with(fmt.json()).try_init()?,
+        LogFormat::Json => registry.with(fmt.json().flatten_event(true)).try_init()?,
         LogFormat::Text => registry.with(fmt).try_init()?,
     }
     Ok(Telemetry { provider })

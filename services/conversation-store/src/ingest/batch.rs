@@ -102,6 +102,7 @@ impl Writer {
         let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
         let mut new_jobs = Vec::new();
         let mut priced = Vec::new();
+        let mut uncommitted = Vec::new();
         for (index, job) in jobs.iter().enumerate() {
             let record_id = job.record.record_id.as_str();
             if let Some(existing) = stored.get(record_id) {
@@ -117,13 +118,17 @@ impl Writer {
         if !new_jobs.is_empty() {
             // Microseconds: what Postgres keeps, so page tokens compare equal on both databases.
             let now = Utc::now().trunc_subsecs(6);
-            let mut conversations = self.lock_conversations(&txn, jobs, &new_jobs, now).await?;
+            let mut conversations = self
+                .lock_conversations(&txn, jobs, &new_jobs, now, &mut uncommitted)
+                .await?;
             let mut turns = Vec::with_capacity(new_jobs.len());
             let mut usages = Vec::with_capacity(new_jobs.len());
             let mut costs = Vec::with_capacity(new_jobs.len());
             for &index in &new_jobs {
                 let record = &jobs[index].record;
-                let platform_id = self.platform_id(&txn, &record.platform).await?;
+                let platform_id = self
+                    .platform_id(&txn, &record.platform, &mut uncommitted)
+                    .await?;
                 let pricing = self.prices.price(
                     record.platform.kind,
                     record.answering_model(),
@@ -181,6 +186,9 @@ impl Writer {
             save_conversations(&txn, conversations.into_values().collect()).await?;
         }
         txn.commit().await?;
+        for (platform, id) in &uncommitted {
+            self.platforms.put(platform, *id);
+        }
         // Counted once committed, so a batch retried record by record is not counted twice.
         self.metrics.batch(jobs.len());
         for (index, currency, total) in priced {
@@ -216,11 +224,17 @@ impl Writer {
             .collect())
     }
 
+    /// The platform's row id. Rows written by this transaction are kept in `uncommitted` and
+    /// reach the shared cache only once it committed: a rolled-back id must never be reused.
     async fn platform_id(
         &self,
         txn: &DatabaseTransaction,
         platform: &Platform,
+        uncommitted: &mut Vec<(Platform, i64)>,
     ) -> Result<i64, StoreError> {
+        if let Some((_, id)) = uncommitted.iter().find(|(known, _)| known == platform) {
+            return Ok(*id);
+        }
         if let Some(id) = self.platforms.get(platform) {
             return Ok(id);
         }
@@ -255,9 +269,7 @@ impl Writer {
             .await?
             .map(|row| row.id)
             .ok_or_else(|| StoreError::Corrupt(format!("platform {} vanished", platform.name)))?;
-        // Cached only after commit would be stricter; a rolled-back platform insert is
-        // re-created by the retry, which takes the upsert path again.
-        self.platforms.put(platform, id);
+        uncommitted.push((platform.clone(), id));
         Ok(id)
     }
 
@@ -269,6 +281,7 @@ impl Writer {
         jobs: &[Job],
         new_jobs: &[usize],
         now: chrono::DateTime<Utc>,
+        uncommitted: &mut Vec<(Platform, i64)>,
     ) -> Result<BTreeMap<String, ConversationTotals>, StoreError> {
         let mut fresh: BTreeMap<&str, conversation::ActiveModel> = BTreeMap::new();
         for &index in new_jobs {
@@ -276,7 +289,7 @@ impl Writer {
             if fresh.contains_key(record.conversation_id.as_str()) {
                 continue;
             }
-            let platform_id = self.platform_id(txn, &record.platform).await?;
+            let platform_id = self.platform_id(txn, &record.platform, uncommitted).await?;
             fresh.insert(
                 &record.conversation_id,
                 new_conversation(record, platform_id, now),

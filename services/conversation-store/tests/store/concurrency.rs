@@ -87,3 +87,30 @@ async fn sixty_four_writers_one_conversation(mut store: TestStore) {
     );
 }
 on_both_databases!(one_conversation, sixty_four_writers_one_conversation);
+
+/// Many records for new platforms at once: parallel writers create the platforms concurrently,
+/// and a batch that rolls back must not leave a platform id behind that was never committed.
+async fn new_platforms_arriving_together(mut store: TestStore) {
+    let calls: Vec<_> = (0..64)
+        .map(|i| {
+            let mut client = store.client.clone();
+            let mut sent = record(&new_conversation_id(), usage(10, 1, 0, 0, 0));
+            sent.platform.as_mut().expect("platform").name = format!("platform-{}", i % 8);
+            tokio::spawn(
+                async move { client.record_completion(sent).await.map(|r| r.into_inner()) },
+            )
+        })
+        .collect();
+    for call in calls {
+        assert!(call.await.expect("task").expect("ack").created);
+    }
+    let platforms = store
+        .client
+        .list_platforms(pb::ListPlatformsRequest {})
+        .await
+        .expect("platforms")
+        .into_inner()
+        .platforms;
+    assert_eq!(platforms.len(), 8);
+}
+on_both_databases!(new_platforms, new_platforms_arriving_together);
