@@ -13,3 +13,4 @@ mod gateway_crash;
 mod provider_failure;
 mod shutdown;
 mod store_outage;
+mod tracing;

@@ -150,6 +150,15 @@ impl Env {
     /// Starts the fake provider, a store over a fresh `backend` database and a gateway
     /// configured by `configure`, and returns once both services report SERVING.
     pub async fn start(backend: Backend, configure: impl FnOnce(&mut GatewayConfig)) -> Env {
+        Self::start_with_env(backend, &[], configure).await
+    }
+
+    /// Like [`Env::start`], with extra environment variables for both services.
+    pub async fn start_with_env(
+        backend: Backend,
+        env: &[(&str, String)],
+        configure: impl FnOnce(&mut GatewayConfig),
+    ) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("colloquy-e2e-")
             .tempdir()
@@ -196,6 +205,10 @@ impl Env {
         .arg("--config")
         .arg(config_file.display().to_string());
 
+        for (key, value) in env {
+            store = store.env(key, value.clone());
+            gateway = gateway.env(key, value.clone());
+        }
         store.start().await;
         gateway.start().await;
         Env {
