@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use super::PageToken;
+use super::page_token::split_page;
 use crate::entity::{
     conversation, conversation_cost, conversation_label, platform, turn, turn_cost, usage,
 };
@@ -138,22 +139,17 @@ pub async fn list_conversations(
                 ),
         );
     }
-    let mut rows = conversation::Entity::find()
+    let rows = conversation::Entity::find()
         .filter(condition)
         .order_by_desc(conversation::Column::CreatedAt)
         .order_by_desc(conversation::Column::Id)
         .limit(filter.page_size + 1)
         .all(db)
         .await?;
-    let next = if rows.len() as u64 > filter.page_size {
-        rows.truncate(filter.page_size as usize);
-        rows.last().map(|last| PageToken {
-            at: last.created_at,
-            id: last.id.clone(),
-        })
-    } else {
-        None
-    };
+    let (rows, next) = split_page(rows, filter.page_size, |last| PageToken {
+        at: last.created_at,
+        id: last.id.clone(),
+    });
     Ok((decorate(db, rows).await?, next))
 }
 

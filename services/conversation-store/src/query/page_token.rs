@@ -38,6 +38,22 @@ impl PageToken {
     }
 }
 
+/// Cuts rows fetched with one extra (`page_size + 1`) down to a page, and gives the token of
+/// the next page when there is one.
+pub fn split_page<T>(
+    mut rows: Vec<T>,
+    page_size: u64,
+    key: impl Fn(&T) -> PageToken,
+) -> (Vec<T>, Option<PageToken>) {
+    if rows.len() as u64 > page_size {
+        rows.truncate(page_size as usize);
+        let next = rows.last().map(key);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

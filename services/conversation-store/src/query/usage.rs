@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use super::PageToken;
+use super::page_token::split_page;
 use crate::entity::{platform, turn_cost, usage};
 use crate::error::StoreError;
 
@@ -68,22 +69,17 @@ pub async fn list_usage(
                 ),
         );
     }
-    let mut rows = usage::Entity::find()
+    let rows = usage::Entity::find()
         .filter(condition)
         .order_by_asc(usage::Column::RecordedAt)
         .order_by_asc(usage::Column::RecordId)
         .limit(filter.page_size + 1)
         .all(db)
         .await?;
-    let next = if rows.len() as u64 > filter.page_size {
-        rows.truncate(filter.page_size as usize);
-        rows.last().map(|last| PageToken {
-            at: last.recorded_at,
-            id: last.record_id.clone(),
-        })
-    } else {
-        None
-    };
+    let (rows, next) = split_page(rows, filter.page_size, |last| PageToken {
+        at: last.recorded_at,
+        id: last.record_id.clone(),
+    });
     let ids: Vec<String> = rows.iter().map(|r| r.record_id.clone()).collect();
     let mut costs: HashMap<String, turn_cost::Model> = turn_cost::Entity::find()
         .filter(turn_cost::Column::RecordId.is_in(ids))
