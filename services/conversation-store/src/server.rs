@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use colloquy_proto::store::v1::conversation_store_server::ConversationStoreServer;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use colloquy_access::{BearerToken, RequireToken, server_tls};
 use tonic::service::interceptor::InterceptedService;
@@ -109,7 +109,11 @@ impl App {
                 store,
                 RequireToken::new(self.token.clone()),
             ))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
+            .serve_with_incoming_shutdown(
+                // Without TCP_NODELAY a small ack waits on the caller's delayed ACK (~40 ms).
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                draining,
+            )
             .await?;
         let _ = metrics_stop.send(());
         self.db.close().await?;
