@@ -387,6 +387,21 @@ impl PlatformSettings {
 mod tests {
     use super::*;
 
+    #[test]
+    fn shipped_configurations_are_valid() {
+        for (name, text) in [
+            ("gateway.example.toml", include_str!("../gateway.example.toml")),
+            (
+                "deploy/kubernetes/base/gateway/gateway.toml",
+                include_str!("../../../deploy/kubernetes/base/gateway/gateway.toml"),
+            ),
+        ] {
+            if let Err(error) = Settings::from_toml(text) {
+                panic!("{name}: {error}");
+            }
+        }
+    }
+
     const MINIMAL: &str = r#"
         [platforms.openai]
         kind = "openai_chat"
