@@ -10,6 +10,7 @@ mod caller_hang_up;
 mod completions;
 mod continuation;
 mod gateway_crash;
+mod metrics;
 mod provider_failure;
 mod shutdown;
 mod store_outage;
