@@ -49,6 +49,23 @@ impl Usage {
         Ok(())
     }
 
+    /// Brings a provider's figures into Colloquy's convention when a subset exceeds its total:
+    /// that provider counted the subset apart (some OpenRouter upstreams report reasoning
+    /// tokens beside, not inside, the completion tokens), so the subset is added to the total.
+    /// Figures that already fit are returned unchanged.
+    pub fn reconciled(mut self) -> Usage {
+        if self.reasoning_tokens > self.output_tokens {
+            self.output_tokens = self.output_tokens.saturating_add(self.reasoning_tokens);
+        }
+        let cache = self
+            .cached_input_tokens
+            .saturating_add(self.cache_creation_input_tokens);
+        if cache > self.input_tokens {
+            self.input_tokens = self.input_tokens.saturating_add(cache);
+        }
+        self
+    }
+
     /// Adds another turn's usage, saturating rather than wrapping.
     pub fn accumulate(&mut self, other: &Usage) {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
@@ -131,6 +148,30 @@ mod tests {
         let usage = Usage::try_from(wire(100, 50, 60, 40, 50, 0)).unwrap();
         assert_eq!(pb::Usage::from(usage).total_tokens, 150);
         assert!(Usage::try_from(wire(100, 50, 0, 0, 0, 150)).is_ok());
+    }
+
+    #[test]
+    fn reconciles_subsets_counted_apart() {
+        let apart = Usage {
+            input_tokens: 100,
+            output_tokens: 10,
+            reasoning_tokens: 11,
+            ..Usage::default()
+        };
+        let reconciled = apart.reconciled();
+        assert_eq!(
+            (reconciled.output_tokens, reconciled.reasoning_tokens),
+            (21, 11)
+        );
+        assert!(reconciled.validate().is_ok());
+        let fine = Usage {
+            input_tokens: 100,
+            output_tokens: 50,
+            cached_input_tokens: 60,
+            reasoning_tokens: 20,
+            ..Usage::default()
+        };
+        assert_eq!(fine.reconciled(), fine);
     }
 
     #[test]

@@ -183,6 +183,11 @@ impl Adapter for OpenaiResponses {
                 });
                 self.outcome.error = Some(error.into_stream_error());
                 self.outcome.status = Some(CompletionStatus::ProviderError);
+                // An `error` event means the response failed; `response.failed` follows, but
+                // the stream is not read past an error, so its status is recorded here.
+                if self.outcome.finish_reason.is_none() {
+                    self.outcome.finish_reason = Some("failed".into());
+                }
             }
             _ => {}
         }

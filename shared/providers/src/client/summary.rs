@@ -52,7 +52,8 @@ pub(crate) fn build(ending: Ending) -> CompletionSummary {
     CompletionSummary {
         status,
         finish_reason: outcome.finish_reason.unwrap_or_default(),
-        usage: outcome.usage,
+        // The terminal event and the record must satisfy the store's usage invariants.
+        usage: outcome.usage.reconciled(),
         identifiers: outcome.identifiers,
         provider_cost: outcome.provider_cost,
         provider_cost_currency,
