@@ -390,7 +390,10 @@ mod tests {
     #[test]
     fn shipped_configurations_are_valid() {
         for (name, text) in [
-            ("gateway.example.toml", include_str!("../gateway.example.toml")),
+            (
+                "gateway.example.toml",
+                include_str!("../gateway.example.toml"),
+            ),
             (
                 "deploy/kubernetes/base/gateway/gateway.toml",
                 include_str!("../../../deploy/kubernetes/base/gateway/gateway.toml"),
