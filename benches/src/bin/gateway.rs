@@ -1,0 +1,1032 @@
+//! Gateway overhead benchmark: streams chat completions from the fake provider directly and
+//! through the gateway (its release binary, run as a separate process on 127.0.0.1), and
+//! prints added time to first token, streams per second, gateway CPU per stream and gateway
+//! memory per open stream as markdown tables.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Parser;
+use colloquy_benches::chat::{DirectTarget, GatewayTarget, StreamError, Timing};
+use colloquy_benches::cpu::{self, CpuUse};
+use colloquy_benches::gateway::{GatewayConfig, GatewayProcess, Platform};
+use colloquy_benches::latency::{self, LatencySummary, millis};
+use colloquy_benches::process::{self, TICKS_PER_SECOND};
+use colloquy_fake_provider::{FakeProvider, FakeProviderConfig};
+use colloquy_proto::store::v1 as store;
+use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+
+/// Gateway platform for the throughput and TTFT runs: the provider sends without pauses.
+const FAST: &str = "bench";
+/// Gateway platform for the memory runs: paced so that streams stay open.
+const PACED: &str = "bench-paced";
+/// Sequential streams through the gateway before its idle memory is read, so that lazily
+/// built state (provider client, store connection, outbox pages) is in place.
+const WARMUP_STREAMS: usize = 16;
+/// Failed streams whose messages are printed per level; the rest are only counted.
+const SHOWN_FAILURES: usize = 5;
+/// How long the store may take to hold every record of the completed streams.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+const SETTLE_POLL: Duration = Duration::from_millis(100);
+/// RSS readings taken while all held streams are open; the largest is reported.
+const RSS_READINGS: usize = 10;
+const RSS_INTERVAL: Duration = Duration::from_millis(50);
+/// Cores busy outside the gateway and the bench process above which a level is flagged.
+const FOREIGN_CORES_WARNING: f64 = 0.15;
+/// The issue's targets.
+const TARGET_STREAMS: u32 = 64;
+const TARGET_ADDED_TTFT_P99: Duration = Duration::from_millis(1);
+const TARGET_KIB_PER_STREAM: f64 = 64.0;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gateway",
+    about = "Measures the gateway's overhead over calling the provider directly"
+)]
+struct Args {
+    /// Concurrent streams of each throughput level, run one after the other.
+    #[arg(long, value_delimiter = ',', default_value = "1,64,256",
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    streams: Vec<u32>,
+    /// Measured seconds per throughput level and path.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    seconds: u64,
+    /// Unmeasured seconds before each measurement.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=600))]
+    warmup: u64,
+    /// Text deltas per stream (the fake provider's `x-fake-chunks`).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    chunks: u32,
+    /// Pause between the provider's pieces in the throughput levels (`x-fake-chunk-delay-ms`);
+    /// 0 sends each stream as fast as it is read.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    chunk_delay_ms: u64,
+    /// Streams held open at once for each memory level, one level after the other.
+    #[arg(long, value_delimiter = ',', default_value = "64,256,1024",
+          value_parser = clap::value_parser!(u32).range(1..=8192))]
+    hold: Vec<u32>,
+    /// Pause between the provider's pieces while streams are held open
+    /// (`x-fake-chunk-delay-ms`); a stream lasts about `chunks` times this.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    hold_chunk_delay_ms: u64,
+    /// Skips the memory levels.
+    #[arg(long)]
+    skip_memory: bool,
+    /// Skips the throughput and TTFT levels.
+    #[arg(long)]
+    skip_throughput: bool,
+    /// HTTP/2 connections to the gateway, shared round-robin by the streams.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    channels: u32,
+    /// The `colloquy-gateway` executable; by default the one next to this benchmark's.
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
+    /// `RUST_LOG` of the gateway process.
+    #[arg(long, default_value = "info")]
+    gateway_log: String,
+    /// Keeps the temporary directory (gateway settings and log, outbox, store database).
+    #[arg(long)]
+    keep_temp: bool,
+    /// Seconds after which an unfinished stream counts as failed.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    stream_timeout: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    init_logging();
+    // reqwest is built without a default TLS provider; building a client needs one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let binary = match &args.gateway_bin {
+        Some(path) => path.clone(),
+        None => default_gateway_binary()?,
+    };
+    let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    // Removed at the end unless kept; the gateway's settings and log are in it.
+    let (dir, _temp) = if args.keep_temp {
+        let kept = temp.keep();
+        eprintln!("keeping {}", kept.display());
+        (kept, None)
+    } else {
+        (temp.path().to_path_buf(), Some(temp))
+    };
+    let fake = FakeProvider::spawn(FakeProviderConfig {
+        // Recording every request would grow the bench process for nothing.
+        max_recorded: 0,
+        ..FakeProviderConfig::default()
+    })
+    .await
+    .context("the fake provider did not start")?;
+    let database = format!("sqlite://{}/store.db?mode=rwc", dir.display());
+    let (store_addr, store_task) = colloquy_store::spawn_for_tests(&database)
+        .await
+        .context("the conversation store did not start")?;
+    let env = BenchEnv {
+        fake_base_url: fake.base_url(),
+        provider_key: format!("sk-bench-{}", uuid::Uuid::new_v4().simple()),
+        store_addr,
+    };
+    let config = GatewayConfig {
+        binary,
+        dir: dir.clone(),
+        store: store_addr,
+        provider_base_url: env.fake_base_url.clone(),
+        provider_key: env.provider_key.clone(),
+        platforms: vec![
+            Platform {
+                name: FAST.into(),
+                headers: pacing_headers(args.chunks, args.chunk_delay_ms)
+                    .into_iter()
+                    .collect(),
+            },
+            Platform {
+                name: PACED.into(),
+                headers: pacing_headers(args.chunks, args.hold_chunk_delay_ms)
+                    .into_iter()
+                    .collect(),
+            },
+        ],
+        log_filter: args.gateway_log.clone(),
+    };
+    warn_if_older(&config.binary);
+    let gateway = GatewayProcess::start(&config).await?;
+    describe(&args, &config, &gateway);
+    // Interrupting still stops the gateway.
+    let outcome = tokio::select! {
+        outcome = bench(&args, &env, &gateway) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    let stopped = gateway.stop().await;
+    store_task.abort();
+    if let (Err(_), Err(error)) = (&outcome, &stopped) {
+        eprintln!("error: {error:#}");
+    }
+    outcome.and(stopped)
+}
+
+/// The gateway's own log goes to its log file; this is the bench process's (fake provider,
+/// store, clients). `RUST_LOG` overrides the level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// `cargo build --release` puts every binary of the workspace in the same directory.
+fn default_gateway_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate this executable")?;
+    let dir = exe.parent().context("this executable has no directory")?;
+    Ok(dir.join(format!("colloquy-gateway{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// This benchmark is rebuilt whenever the gateway's code changes (it links the gateway's
+/// settings), but `cargo run -p colloquy-benches` does not rebuild the gateway's binary; an
+/// older binary may be measuring old code.
+fn warn_if_older(gateway_binary: &std::path::Path) {
+    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    if let (Ok(gateway), Ok(bench)) = (modified(gateway_binary), modified(&exe))
+        && gateway < bench
+    {
+        eprintln!(
+            "warning: {} is older than this benchmark; if the gateway changed, rebuild it with \
+             `cargo build --release -p colloquy-gateway`",
+            gateway_binary.display()
+        );
+    }
+}
+
+/// The fake provider's knobs for both paths: `chunks` text deltas, no first-byte delay, and
+/// `delay_ms` between pieces.
+fn pacing_headers(chunks: u32, delay_ms: u64) -> Vec<(String, String)> {
+    vec![
+        ("x-fake-chunks".into(), chunks.to_string()),
+        ("x-fake-first-byte-delay-ms".into(), "0".into()),
+        ("x-fake-chunk-delay-ms".into(), delay_ms.to_string()),
+    ]
+}
+
+/// What the clients talk to besides the gateway.
+struct BenchEnv {
+    fake_base_url: String,
+    provider_key: String,
+    store_addr: SocketAddr,
+}
+
+fn describe(args: &Args, config: &GatewayConfig, gateway: &GatewayProcess) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    eprintln!(
+        "gateway bench: {} (pid {}, RUST_LOG={}) on {}; fake provider and SQLite store in this \
+         process (pid {}); {cores} cores; {} chunks per stream paced at {} ms; {} channel(s); \
+         {} s warm-up + {} s per throughput level; held streams paced at {} ms",
+        config.binary.display(),
+        gateway.pid(),
+        args.gateway_log,
+        gateway.addr(),
+        std::process::id(),
+        args.chunks,
+        args.chunk_delay_ms,
+        args.channels,
+        args.warmup,
+        args.seconds,
+        args.hold_chunk_delay_ms,
+    );
+}
+
+async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow::Result<()> {
+    let channels = connect(gateway.addr(), args.channels).await?;
+    let mut store = ConversationStoreClient::new(
+        Endpoint::from_shared(format!("http://{}", env.store_addr))?
+            .connect()
+            .await
+            .context("cannot connect to the store")?,
+    );
+    let expected_text: Arc<str> =
+        colloquy_fake_provider::expected_text(args.chunks as usize).into();
+    let gateway_targets = |platform: &str| -> Vec<GatewayTarget> {
+        channels
+            .iter()
+            .map(|channel| {
+                GatewayTarget::new(
+                    channel.clone(),
+                    platform,
+                    Arc::clone(&expected_text),
+                    u64::from(args.chunks),
+                )
+            })
+            .collect()
+    };
+    let run_start = SystemTime::now();
+    // Gateway streams completed so far: the store must end up holding one record for each.
+    let mut recorded = 0;
+
+    // Memory first, on a fresh process: memory the allocator kept from earlier load would
+    // hide what open streams take.
+    let fast = gateway_targets(FAST);
+    let mut memory = MemoryResults::default();
+    if !args.skip_memory {
+        for target in fast.iter().cycle().take(WARMUP_STREAMS) {
+            target
+                .stream()
+                .await
+                .map_err(|e| anyhow!("warm-up stream failed: {e}"))?;
+            recorded += 1;
+        }
+        settle(&mut store, run_start, recorded).await?;
+        let idle = process::rss_bytes(gateway.pid()).context("cannot read the gateway's RSS")?;
+        memory.idle = idle;
+        print_memory_header(idle);
+        let paced = gateway_targets(PACED);
+        for &count in &args.hold {
+            let level = hold_level(args, &paced, count, gateway).await?;
+            print_memory_row(&level, idle);
+            report_hold(&level);
+            no_failures(&level.failures)?;
+            recorded += level.completed;
+            settle(&mut store, run_start, recorded).await?;
+            memory.levels.push(level);
+        }
+        println!();
+    }
+
+    let mut throughput = Vec::new();
+    if !args.skip_throughput {
+        let direct = DirectTarget::new(
+            &env.fake_base_url,
+            &env.provider_key,
+            pacing_headers(args.chunks, args.chunk_delay_ms),
+            Arc::clone(&expected_text),
+        )?;
+        print_throughput_header();
+        for &streams in &args.streams {
+            let direct = run_level(args, streams, Path::Direct(direct.clone()), gateway).await?;
+            print_throughput_row(streams, "direct", &direct);
+            report_level(streams, "direct", &direct);
+            no_failures(&direct.failures)?;
+            let through = run_level(args, streams, Path::Gateway(fast.clone()), gateway).await?;
+            print_throughput_row(streams, "gateway", &through);
+            report_level(streams, "gateway", &through);
+            no_failures(&through.failures)?;
+            recorded += through.completed;
+            settle(&mut store, run_start, recorded).await?;
+            throughput.push((streams, direct, through));
+        }
+        println!();
+        print_overhead(&throughput);
+        print_split(&throughput);
+    }
+    print_targets(&throughput, &memory);
+    eprintln!("verified: the store holds one record for each of the {recorded} gateway streams");
+    Ok(())
+}
+
+/// A failed stream ends the run: the level's figures would mix in the failure, and the
+/// store's record count could no longer be checked against completed streams.
+fn no_failures(failures: &Failures) -> anyhow::Result<()> {
+    if failures.count > 0 {
+        bail!(
+            "{} stream(s) failed; see the messages above",
+            failures.count
+        );
+    }
+    Ok(())
+}
+
+/// `count` separate HTTP/2 connections to the gateway.
+async fn connect(addr: SocketAddr, count: u32) -> anyhow::Result<Vec<Channel>> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    let mut channels = Vec::new();
+    for _ in 0..count {
+        let channel = endpoint
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to the gateway at {addr}"))?;
+        channels.push(channel);
+    }
+    Ok(channels)
+}
+
+/// Waits until the store holds exactly `expected` turns: the gateway's outbox has delivered
+/// every completed stream, and nothing more. Keeps one level's deliveries out of the next.
+async fn settle(
+    store: &mut ConversationStoreClient<Channel>,
+    since: SystemTime,
+    expected: u64,
+) -> anyhow::Result<()> {
+    let give_up = Instant::now() + SETTLE_TIMEOUT;
+    let mut stored = 0;
+    while Instant::now() < give_up {
+        stored = stored_turns(store, since).await?;
+        if stored > expected {
+            bail!("the store holds {stored} turns for {expected} completed gateway streams");
+        }
+        if stored == expected {
+            return Ok(());
+        }
+        tokio::time::sleep(SETTLE_POLL).await;
+    }
+    bail!(
+        "the store holds {stored} of {expected} records {SETTLE_TIMEOUT:?} after the streams \
+         completed"
+    )
+}
+
+async fn stored_turns(
+    store: &mut ConversationStoreClient<Channel>,
+    since: SystemTime,
+) -> anyhow::Result<u64> {
+    // Padded on both sides so that clock steps during the run cannot hide a turn.
+    let hour = Duration::from_secs(3600);
+    let start = since.checked_sub(hour).unwrap_or(SystemTime::UNIX_EPOCH);
+    let summary = store
+        .summarize_costs(store::SummarizeCostsRequest {
+            start_time: Some(start.into()),
+            end_time: Some((SystemTime::now() + hour).into()),
+            ..Default::default()
+        })
+        .await
+        .context("SummarizeCosts failed")?
+        .into_inner();
+    Ok(summary.groups.iter().map(|group| group.turns).sum())
+}
+
+// === throughput and time to first token ===
+
+/// Where a level's streams go.
+#[derive(Clone)]
+enum Path {
+    Direct(DirectTarget),
+    /// One target per HTTP/2 connection.
+    Gateway(Vec<GatewayTarget>),
+}
+
+/// One stream source of a closed-loop worker.
+#[derive(Clone)]
+enum Target {
+    Direct(DirectTarget),
+    Gateway(GatewayTarget),
+}
+
+impl Target {
+    async fn stream(&self) -> Result<Timing, StreamError> {
+        match self {
+            Self::Direct(target) => target.stream().await,
+            Self::Gateway(target) => target.stream().await,
+        }
+    }
+}
+
+/// The measured part of a level: streams started from `start` on give TTFT samples, streams
+/// finished between `start` and `end` count toward streams/s.
+#[derive(Clone, Copy)]
+struct Window {
+    start: Instant,
+    end: Instant,
+}
+
+#[derive(Default)]
+struct Failures {
+    count: u64,
+    messages: Vec<String>,
+}
+
+impl Failures {
+    fn add(&mut self, message: String) {
+        self.count += 1;
+        if self.messages.len() < SHOWN_FAILURES {
+            self.messages.push(message);
+        }
+    }
+
+    fn merge(&mut self, other: Failures) {
+        self.count += other.count;
+        let room = SHOWN_FAILURES.saturating_sub(self.messages.len());
+        self.messages.extend(other.messages.into_iter().take(room));
+    }
+}
+
+#[derive(Default)]
+struct WorkerOutcome {
+    first_tokens: Vec<Duration>,
+    /// Through the gateway: its own TTFT, and the client's TTFT minus it (request transit
+    /// to the gateway plus the first delta's way back), per stream.
+    inside: Vec<Duration>,
+    outside: Vec<Duration>,
+    completed: u64,
+    completed_in_window: u64,
+    failures: Failures,
+}
+
+struct Level {
+    streams_per_second: f64,
+    ttft: Option<LatencySummary>,
+    inside: Option<LatencySummary>,
+    outside: Option<LatencySummary>,
+    samples: usize,
+    /// Every stream of the level that ended well, warm-up included.
+    completed: u64,
+    completed_in_window: u64,
+    failures: Failures,
+    measured: Duration,
+    cpu: CpuUse,
+    gateway_cores: Option<f64>,
+    gateway_log_bytes: u64,
+}
+
+impl Level {
+    /// Gateway CPU time per stream completed in the window.
+    fn gateway_cpu_per_stream(&self) -> Option<Duration> {
+        self.per_stream(self.gateway_cores?)
+    }
+
+    /// CPU time of `cores` busy over the window, per stream completed in it.
+    fn per_stream(&self, cores: f64) -> Option<Duration> {
+        if self.completed_in_window == 0 {
+            return None;
+        }
+        Some(
+            self.measured
+                .mul_f64(cores / self.completed_in_window as f64),
+        )
+    }
+
+    /// Cores kept busy by processes other than the gateway and this one: builds, tests or
+    /// other benchmarks that make the figures incomparable.
+    fn foreign_cores(&self) -> Option<f64> {
+        let machine = self.cpu.machine?;
+        Some(machine - self.cpu.own? - self.gateway_cores.unwrap_or(0.0))
+    }
+}
+
+/// Runs `streams` closed-loop workers through warm-up and measurement: each starts its next
+/// stream as soon as the previous one ended, so exactly `streams` are in flight.
+async fn run_level(
+    args: &Args,
+    streams: u32,
+    path: Path,
+    gateway: &GatewayProcess,
+) -> anyhow::Result<Level> {
+    let measured = Duration::from_secs(args.seconds);
+    let start = Instant::now() + Duration::from_secs(args.warmup);
+    let window = Window {
+        start,
+        end: start + measured,
+    };
+    let timeout = Duration::from_secs(args.stream_timeout);
+    // Workers start spread over the first half of the warm-up: paced streams all last about
+    // as long, so workers started together would keep starting their streams in bursts.
+    let stagger = Duration::from_secs(args.warmup) / 2 / streams;
+    let tasks: Vec<JoinHandle<WorkerOutcome>> = (0..streams)
+        .map(|worker| {
+            let target = match &path {
+                Path::Direct(target) => Target::Direct(target.clone()),
+                Path::Gateway(targets) => {
+                    Target::Gateway(targets[worker as usize % targets.len()].clone())
+                }
+            };
+            let first = Instant::now() + stagger * worker;
+            tokio::spawn(worker_loop(target, first, window, timeout))
+        })
+        .collect();
+    tokio::time::sleep_until(window.start).await;
+    let cpu_start = cpu::sample();
+    let gateway_start = process::cpu_ticks(gateway.pid());
+    let log_start = gateway.log_bytes();
+    tokio::time::sleep_until(window.end).await;
+    let cpu_used = cpu::sample().since(&cpu_start);
+    let gateway_end = process::cpu_ticks(gateway.pid());
+    let log_end = gateway.log_bytes();
+
+    let mut outcome = WorkerOutcome::default();
+    for task in tasks {
+        let worker = task.await.context("a stream worker panicked")?;
+        outcome.first_tokens.extend(worker.first_tokens);
+        outcome.inside.extend(worker.inside);
+        outcome.outside.extend(worker.outside);
+        outcome.completed += worker.completed;
+        outcome.completed_in_window += worker.completed_in_window;
+        outcome.failures.merge(worker.failures);
+    }
+    let gateway_cores = match (gateway_start, gateway_end) {
+        (Some(start), Some(end)) => {
+            Some(end.saturating_sub(start) as f64 / TICKS_PER_SECOND / measured.as_secs_f64())
+        }
+        _ => None,
+    };
+    Ok(Level {
+        streams_per_second: outcome.completed_in_window as f64 / measured.as_secs_f64(),
+        samples: outcome.first_tokens.len(),
+        ttft: latency::summarize(outcome.first_tokens),
+        inside: latency::summarize(outcome.inside),
+        outside: latency::summarize(outcome.outside),
+        completed: outcome.completed,
+        completed_in_window: outcome.completed_in_window,
+        failures: outcome.failures,
+        measured,
+        cpu: cpu_used,
+        gateway_cores,
+        gateway_log_bytes: log_end.saturating_sub(log_start),
+    })
+}
+
+/// One closed-loop worker: streams until the window ends. It stops at its first failure,
+/// which fails the run anyway, rather than spin on an error until the window ends.
+async fn worker_loop(
+    target: Target,
+    first: Instant,
+    window: Window,
+    timeout: Duration,
+) -> WorkerOutcome {
+    let mut outcome = WorkerOutcome::default();
+    tokio::time::sleep_until(first).await;
+    while Instant::now() < window.end {
+        match tokio::time::timeout(timeout, target.stream()).await {
+            Ok(Ok(timing)) => {
+                outcome.completed += 1;
+                if timing.started >= window.start {
+                    let ttft = timing.time_to_first_token();
+                    outcome.first_tokens.push(ttft);
+                    if let Some(inside) = timing.gateway_first_token {
+                        outcome.inside.push(inside);
+                        outcome.outside.push(ttft.saturating_sub(inside));
+                    }
+                }
+                if timing.finished >= window.start && timing.finished <= window.end {
+                    outcome.completed_in_window += 1;
+                }
+            }
+            Ok(Err(message)) => {
+                outcome.failures.add(message);
+                break;
+            }
+            Err(_) => {
+                outcome
+                    .failures
+                    .add(format!("no end of stream within {timeout:?}"));
+                break;
+            }
+        }
+    }
+    outcome
+}
+
+fn print_throughput_header() {
+    println!(
+        "| streams | path | streams/s | TTFT p50 ms | TTFT p99 ms | TTFT max ms | \
+         gateway CPU ms/stream | gateway cores | bench cores | machine cores |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+}
+
+fn print_throughput_row(streams: u32, path: &str, level: &Level) {
+    let (p50, p99, max) = match level.ttft {
+        Some(l) => (ms(l.p50), ms(l.p99), ms(l.max)),
+        None => ("-".into(), "-".into(), "-".into()),
+    };
+    let gateway_cpu = match path {
+        "gateway" => level.gateway_cpu_per_stream().map_or("-".into(), ms),
+        _ => "-".into(),
+    };
+    println!(
+        "| {streams} | {path} | {:.0} | {p50} | {p99} | {max} | {gateway_cpu} | {} | {} | {} |",
+        level.streams_per_second,
+        cores(level.gateway_cores),
+        cores(level.cpu.own),
+        cores(level.cpu.machine),
+    );
+}
+
+/// Details that do not belong in the table: counts, failures, the bench process's CPU per
+/// stream, the gateway's log volume, and load from other processes.
+fn report_level(streams: u32, path: &str, level: &Level) {
+    let log_per_stream = if level.completed_in_window > 0 {
+        level.gateway_log_bytes as f64 / level.completed_in_window as f64
+    } else {
+        0.0
+    };
+    let bench_cpu = level
+        .cpu
+        .own
+        .and_then(|own| level.per_stream(own))
+        .map_or("n/a".into(), ms);
+    eprintln!(
+        "  streams={streams} {path}: {} TTFT samples, {} completed in the window, {} in all, \
+         {} failed; bench process CPU {bench_cpu} ms per stream; gateway logged {:.0} bytes \
+         per stream; iowait {} cores",
+        level.samples,
+        level.completed_in_window,
+        level.completed,
+        level.failures.count,
+        log_per_stream,
+        cores(level.cpu.iowait),
+    );
+    if let Some(foreign) = level.foreign_cores()
+        && foreign > FOREIGN_CORES_WARNING
+    {
+        eprintln!(
+            "  warning: other processes kept {foreign:.2} cores busy; these figures are not \
+             comparable"
+        );
+    }
+    for message in &level.failures.messages {
+        eprintln!("    failed: {message}");
+    }
+}
+
+fn print_overhead(rows: &[(u32, Level, Level)]) {
+    println!(
+        "| streams | added TTFT p50 ms | added TTFT p99 ms | streams/s gateway ÷ direct | \
+         gateway CPU ms/stream |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for (streams, direct, through) in rows {
+        let added = |pick: fn(&LatencySummary) -> Duration| match (direct.ttft, through.ttft) {
+            (Some(d), Some(g)) => signed_ms(pick(&g), pick(&d)),
+            _ => "-".into(),
+        };
+        let ratio = if direct.streams_per_second > 0.0 {
+            format!(
+                "{:.2}",
+                through.streams_per_second / direct.streams_per_second
+            )
+        } else {
+            "-".into()
+        };
+        println!(
+            "| {streams} | {} | {} | {ratio} | {} |",
+            added(|l| l.p50),
+            added(|l| l.p99),
+            through.gateway_cpu_per_stream().map_or("-".into(), ms),
+        );
+    }
+    println!();
+}
+
+/// Splits the TTFT seen through the gateway into the gateway's own (request received to the
+/// provider's first delta read, from its `Terminal` timing) and the rest (the request's way
+/// to the gateway and the first delta's way back), beside the direct TTFT.
+fn print_split(rows: &[(u32, Level, Level)]) {
+    println!(
+        "| streams | direct TTFT p50 / p99 ms | gateway's own TTFT p50 / p99 ms | \
+         rest of the way p50 / p99 ms |"
+    );
+    println!("|---:|---:|---:|---:|");
+    let pair = |summary: Option<LatencySummary>| {
+        summary.map_or("-".into(), |l| format!("{} / {}", ms(l.p50), ms(l.p99)))
+    };
+    for (streams, direct, through) in rows {
+        println!(
+            "| {streams} | {} | {} | {} |",
+            pair(direct.ttft),
+            pair(through.inside),
+            pair(through.outside),
+        );
+    }
+    println!();
+}
+
+// === memory per open stream ===
+
+#[derive(Default)]
+struct MemoryResults {
+    idle: u64,
+    levels: Vec<HoldLevel>,
+}
+
+struct HoldLevel {
+    streams: u32,
+    /// Largest RSS read while every stream was open.
+    open_rss: u64,
+    /// RSS once they all ended: what the allocator kept.
+    after_rss: Option<u64>,
+    ramp: Duration,
+    completed: u64,
+    failures: Failures,
+}
+
+impl HoldLevel {
+    fn kib_per_stream(&self, idle: u64) -> f64 {
+        self.open_rss.saturating_sub(idle) as f64 / 1024.0 / f64::from(self.streams)
+    }
+}
+
+/// Opens `count` paced streams through the gateway at once, reads the gateway's RSS while all
+/// of them are open (each has delivered text and none has ended), then reads them to the end.
+async fn hold_level(
+    args: &Args,
+    targets: &[GatewayTarget],
+    count: u32,
+    gateway: &GatewayProcess,
+) -> anyhow::Result<HoldLevel> {
+    let flowing = Arc::new(AtomicUsize::new(0));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let timeout = Duration::from_secs(args.stream_timeout);
+    let began = Instant::now();
+    let tasks: Vec<JoinHandle<Result<Timing, StreamError>>> = (0..count as usize)
+        .map(|i| {
+            let target = targets[i % targets.len()].clone();
+            let flowing = Arc::clone(&flowing);
+            let ended = Arc::clone(&ended);
+            tokio::spawn(async move {
+                let streamed = target.stream_with(|_| {
+                    flowing.fetch_add(1, Ordering::SeqCst);
+                });
+                let outcome = match tokio::time::timeout(timeout, streamed).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(format!("no end of stream within {timeout:?}")),
+                };
+                ended.fetch_add(1, Ordering::SeqCst);
+                outcome
+            })
+        })
+        .collect();
+
+    // Bounded by the stream timeout: by then every stream has flowed or ended.
+    let give_up = began + timeout;
+    let all_open = loop {
+        if ended.load(Ordering::SeqCst) > 0 {
+            break false;
+        }
+        if flowing.load(Ordering::SeqCst) == count as usize {
+            break true;
+        }
+        if Instant::now() >= give_up {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let ramp = began.elapsed();
+    let mut open_rss = None;
+    if all_open {
+        for _ in 0..RSS_READINGS {
+            let reading = process::rss_bytes(gateway.pid());
+            // A reading only counts while no stream has ended.
+            if ended.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            open_rss = open_rss.max(reading);
+            tokio::time::sleep(RSS_INTERVAL).await;
+        }
+    }
+    let open_at_most = flowing.load(Ordering::SeqCst);
+
+    let mut completed = 0;
+    let mut failures = Failures::default();
+    for task in tasks {
+        match task.await.context("a held stream panicked")? {
+            Ok(_) => completed += 1,
+            Err(message) => failures.add(message),
+        }
+    }
+    let Some(open_rss) = open_rss else {
+        for message in &failures.messages {
+            eprintln!("    failed: {message}");
+        }
+        bail!(
+            "{count} streams were never open at once ({open_at_most} flowed before one ended, \
+             {:?} after the start); raise --hold-chunk-delay-ms or lower --hold",
+            ramp
+        );
+    };
+    Ok(HoldLevel {
+        streams: count,
+        open_rss,
+        after_rss: process::rss_bytes(gateway.pid()),
+        ramp,
+        completed,
+        failures,
+    })
+}
+
+fn print_memory_header(idle: u64) {
+    println!("Gateway idle RSS: {:.1} MiB", mib(idle));
+    println!();
+    println!("| open streams | RSS with streams open MiB | added MiB | KiB per open stream |");
+    println!("|---:|---:|---:|---:|");
+}
+
+fn print_memory_row(level: &HoldLevel, idle: u64) {
+    println!(
+        "| {} | {:.1} | {:.1} | {:.1} |",
+        level.streams,
+        mib(level.open_rss),
+        mib(level.open_rss.saturating_sub(idle)),
+        level.kib_per_stream(idle),
+    );
+}
+
+fn report_hold(level: &HoldLevel) {
+    eprintln!(
+        "  hold={}: all open {:.0} ms after the first was started; {} completed, {} failed; \
+         RSS after they ended {}",
+        level.streams,
+        millis(level.ramp),
+        level.completed,
+        level.failures.count,
+        level
+            .after_rss
+            .map_or("n/a".into(), |rss| format!("{:.1} MiB", mib(rss))),
+    );
+    for message in &level.failures.messages {
+        eprintln!("    failed: {message}");
+    }
+}
+
+// === targets ===
+
+/// Says whether the issue's targets are met by this run's figures; a benchmark reports them,
+/// it does not fail on them.
+fn print_targets(throughput: &[(u32, Level, Level)], memory: &MemoryResults) {
+    let mut lines = Vec::new();
+    if let Some((_, direct, through)) = throughput.iter().find(|(s, ..)| *s == TARGET_STREAMS)
+        && let (Some(d), Some(g)) = (direct.ttft, through.ttft)
+    {
+        let added = g.p99.saturating_sub(d.p99);
+        lines.push(format!(
+            "- added TTFT p99 at {TARGET_STREAMS} streams under {} ms: {} ({} ms)",
+            millis(TARGET_ADDED_TTFT_P99),
+            verdict(added < TARGET_ADDED_TTFT_P99),
+            signed_ms(g.p99, d.p99),
+        ));
+    }
+    for level in &memory.levels {
+        let kib = level.kib_per_stream(memory.idle);
+        lines.push(format!(
+            "- memory per open stream at {} streams under {TARGET_KIB_PER_STREAM} KiB: {} \
+             ({kib:.1} KiB)",
+            level.streams,
+            verdict(kib < TARGET_KIB_PER_STREAM),
+        ));
+    }
+    if !lines.is_empty() {
+        println!("Targets:");
+        println!();
+        for line in lines {
+            println!("{line}");
+        }
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+// === formatting ===
+
+fn ms(duration: Duration) -> String {
+    format!("{:.3}", millis(duration))
+}
+
+/// `a - b` in milliseconds with its sign.
+fn signed_ms(a: Duration, b: Duration) -> String {
+    let difference = millis(a) - millis(b);
+    format!("{difference:+.3}")
+}
+
+fn cores(value: Option<f64>) -> String {
+    value.map_or("n/a".to_string(), |v| format!("{v:.2}"))
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn added_time_keeps_its_sign() {
+        let ms = Duration::from_micros;
+        assert_eq!(signed_ms(ms(1500), ms(250)), "+1.250");
+        assert_eq!(signed_ms(ms(250), ms(1500)), "-1.250");
+    }
+
+    #[test]
+    fn memory_per_stream_is_the_growth_over_idle_divided_by_the_streams() {
+        let level = HoldLevel {
+            streams: 64,
+            open_rss: 10 * 1024 * 1024 + 64 * 32 * 1024,
+            after_rss: None,
+            ramp: Duration::ZERO,
+            completed: 64,
+            failures: Failures::default(),
+        };
+        assert_eq!(level.kib_per_stream(10 * 1024 * 1024), 32.0);
+        // RSS below idle (pages returned meanwhile) reads as nothing added, not a negative.
+        assert_eq!(level.kib_per_stream(u64::MAX), 0.0);
+    }
+
+    #[test]
+    fn failure_messages_are_capped_but_all_failures_counted() {
+        let mut failures = Failures::default();
+        for i in 0..SHOWN_FAILURES + 3 {
+            failures.add(format!("f{i}"));
+        }
+        let mut more = Failures::default();
+        more.add("g".into());
+        failures.merge(more);
+        assert_eq!(failures.count, SHOWN_FAILURES as u64 + 4);
+        assert_eq!(failures.messages.len(), SHOWN_FAILURES);
+    }
+
+    #[test]
+    fn gateway_cpu_per_stream_divides_cpu_time_by_completed_streams() {
+        let level = Level {
+            streams_per_second: 100.0,
+            ttft: None,
+            inside: None,
+            outside: None,
+            samples: 0,
+            completed: 1000,
+            completed_in_window: 1000,
+            failures: Failures::default(),
+            measured: Duration::from_secs(10),
+            cpu: CpuUse::default(),
+            gateway_cores: Some(0.5),
+            gateway_log_bytes: 0,
+        };
+        // 0.5 cores for 10 s over 1000 streams: 5 ms each.
+        assert_eq!(
+            level.gateway_cpu_per_stream(),
+            Some(Duration::from_millis(5))
+        );
+    }
+
+    #[test]
+    fn pacing_asks_for_no_first_byte_delay() {
+        let headers: BTreeMap<_, _> = pacing_headers(100, 0).into_iter().collect();
+        assert_eq!(headers["x-fake-chunks"], "100");
+        assert_eq!(headers["x-fake-first-byte-delay-ms"], "0");
+        assert_eq!(headers["x-fake-chunk-delay-ms"], "0");
+    }
+}
