@@ -42,7 +42,7 @@ const RSS_READINGS: usize = 10;
 const RSS_INTERVAL: Duration = Duration::from_millis(50);
 /// Cores busy outside the gateway and the bench process above which a level is flagged.
 const FOREIGN_CORES_WARNING: f64 = 0.15;
-/// The targets.
+/// Targets the figures are held against; missing them is reported, not a failure.
 const TARGET_STREAMS: u32 = 64;
 const TARGET_ADDED_TTFT_P99: Duration = Duration::from_millis(1);
 const TARGET_KIB_PER_STREAM: f64 = 64.0;
@@ -290,10 +290,11 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow:
     let fast = gateway_targets(FAST);
     let mut memory = MemoryResults::default();
     if !args.skip_memory {
+        let timeout = Duration::from_secs(args.stream_timeout);
         for target in fast.iter().cycle().take(WARMUP_STREAMS) {
-            target
-                .stream()
+            tokio::time::timeout(timeout, target.stream())
                 .await
+                .map_err(|_| anyhow!("a warm-up stream did not end within {timeout:?}"))?
                 .map_err(|e| anyhow!("warm-up stream failed: {e}"))?;
             recorded += 1;
         }
