@@ -10,9 +10,7 @@ use sea_orm::{
 
 use super::PageToken;
 use super::page_token::split_page;
-use crate::entity::{
-    conversation, conversation_cost, conversation_label, platform, turn, turn_cost, usage,
-};
+use crate::entity::{conversation, conversation_cost, conversation_label, turn, turn_cost, usage};
 use crate::error::StoreError;
 
 /// A conversation with what its answer needs beside the row.
@@ -98,14 +96,10 @@ pub async fn list_conversations(
 ) -> Result<(Vec<ConversationView>, Option<PageToken>), StoreError> {
     let mut condition = Condition::all();
     if let Some(name) = &filter.platform {
-        let Some(platform) = platform::Entity::find()
-            .filter(platform::Column::Name.eq(name.as_str()))
-            .one(db)
-            .await?
-        else {
+        let Some(platform_id) = super::platform_id(db, name).await? else {
             return Ok((Vec::new(), None));
         };
-        condition = condition.add(conversation::Column::PlatformId.eq(platform.id));
+        condition = condition.add(conversation::Column::PlatformId.eq(platform_id));
     }
     if let Some(tenant) = &filter.tenant {
         condition = condition.add(conversation::Column::Tenant.eq(tenant.as_str()));

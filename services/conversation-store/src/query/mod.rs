@@ -14,7 +14,7 @@ pub use usage::{UsageFilter, UsageView, list_usage};
 
 use std::collections::HashMap;
 
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use crate::entity::platform;
 
@@ -26,4 +26,14 @@ pub async fn platform_names(db: &DatabaseConnection) -> Result<HashMap<i64, Stri
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect())
+}
+
+/// The id of the platform named `name`; `None` when no record was ever made on it, which a
+/// filter answers with an empty page.
+pub async fn platform_id(db: &DatabaseConnection, name: &str) -> Result<Option<i64>, DbErr> {
+    Ok(platform::Entity::find()
+        .filter(platform::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .map(|row| row.id))
 }

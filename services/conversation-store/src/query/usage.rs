@@ -9,7 +9,7 @@ use sea_orm::{
 
 use super::PageToken;
 use super::page_token::split_page;
-use crate::entity::{platform, turn_cost, usage};
+use crate::entity::{turn_cost, usage};
 use crate::error::StoreError;
 
 #[derive(Debug, Clone, Default)]
@@ -46,14 +46,10 @@ pub async fn list_usage(
         condition = condition.add(usage::Column::RecordedAt.lt(end));
     }
     if let Some(name) = &filter.platform {
-        let Some(platform) = platform::Entity::find()
-            .filter(platform::Column::Name.eq(name.as_str()))
-            .one(db)
-            .await?
-        else {
+        let Some(platform_id) = super::platform_id(db, name).await? else {
             return Ok((Vec::new(), None));
         };
-        condition = condition.add(usage::Column::PlatformId.eq(platform.id));
+        condition = condition.add(usage::Column::PlatformId.eq(platform_id));
     }
     if let Some(tenant) = &filter.tenant {
         condition = condition.add(usage::Column::Tenant.eq(tenant.as_str()));
