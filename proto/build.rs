@@ -28,6 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Ordered maps make the encoding of a record deterministic, which the store's
         // idempotency check relies on when it fingerprints a record.
         .btree_map(".")
+        // Every event of a stream takes the size of the largest one in the gateway's event
+        // queue; boxing the terminal summary keeps the per-delta slots small.
+        .boxed(".colloquy.gateway.v1.Terminal.summary")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -54,7 +54,7 @@ pub fn delta(delta: Delta) -> pb::ChatEvent {
 pub fn terminal(summary: CompletionSummary) -> pb::ChatEvent {
     pb::ChatEvent {
         event: Some(Event::Terminal(pb::Terminal {
-            summary: Some(summary.into()),
+            summary: Some(Box::new(summary.into())),
         })),
     }
 }

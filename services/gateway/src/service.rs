@@ -76,7 +76,7 @@ impl ChatGateway for ChatService {
         Ok(Response::new(pb::ChatCompletion {
             started,
             message: Some(answer.finish().into()),
-            summary: Some(summary),
+            summary: Some(*summary),
         }))
     }
 }

@@ -118,7 +118,7 @@ impl Collected {
             started,
             text,
             deltas,
-            summary: terminal.summary.expect("the terminal event has a summary"),
+            summary: *terminal.summary.expect("the terminal event has a summary"),
         }
     }
 }

@@ -285,7 +285,7 @@ impl Collected {
             started,
             text,
             reasoning,
-            summary: terminal.summary.expect("terminal has a summary"),
+            summary: *terminal.summary.expect("terminal has a summary"),
             events,
         }
     }
