@@ -1,6 +1,8 @@
 //! Installs the global subscriber: an env-filtered fmt layer, plus an OpenTelemetry layer
 //! exporting spans over OTLP/gRPC when an endpoint is configured.
 
+use std::io::IsTerminal as _;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -54,7 +56,11 @@ pub fn init(default_service_name: &str, format: LogFormat) -> anyhow::Result<Tel
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("colloquy")));
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour codes only help a terminal; in a log file or collector they are noise (about a
+    // third of each line's bytes).
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => registry.with(fmt.json().flatten_event(true)).try_init()?,
         LogFormat::Text => registry.with(fmt).try_init()?,
