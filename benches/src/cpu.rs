@@ -3,8 +3,7 @@
 
 use std::time::Instant;
 
-/// Linux reports process times in units of `USER_HZ`, which is 100 on every architecture.
-const TICKS_PER_SECOND: f64 = 100.0;
+use crate::process::{TICKS_PER_SECOND, name_and_ticks};
 
 #[derive(Debug, Clone, Copy)]
 pub struct CpuSample {
@@ -32,7 +31,7 @@ pub struct CpuUse {
 pub fn sample() -> CpuSample {
     CpuSample {
         at: Instant::now(),
-        own: process_ticks("self").map(|(_, ticks)| ticks),
+        own: name_and_ticks("self").map(|(_, ticks)| ticks),
         postgres: postgres_ticks(),
         machine: machine_ticks(),
     }
@@ -62,19 +61,6 @@ impl CpuSample {
     }
 }
 
-/// Command name and user + system ticks of `/proc/<pid>/stat`.
-fn process_ticks(pid: &str) -> Option<(String, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The name is in parentheses and may hold spaces; the numeric fields follow the last ')'.
-    let (head, tail) = stat.rsplit_once(')')?;
-    let name = head.split_once('(')?.1.to_string();
-    let fields: Vec<&str> = tail.split_whitespace().collect();
-    // After the name: state is field 3 of the man page, utime 14 and stime 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((name, utime + stime))
-}
-
 /// Sum over every process named `postgres`; absent when there is none (a remote server).
 /// Backends that exit between two samples make the difference an underestimate.
 fn postgres_ticks() -> Option<u64> {
@@ -87,7 +73,7 @@ fn postgres_ticks() -> Option<u64> {
         if !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        if let Some((name, ticks)) = process_ticks(pid)
+        if let Some((name, ticks)) = name_and_ticks(pid)
             && name == "postgres"
         {
             total = Some(total.unwrap_or(0) + ticks);
@@ -123,7 +109,7 @@ mod tests {
     #[test]
     fn this_process_has_a_reading_on_linux() {
         if cfg!(target_os = "linux") {
-            let (name, _) = process_ticks("self").expect("own stat");
+            let (name, _) = name_and_ticks("self").expect("own stat");
             assert!(!name.is_empty());
             assert!(machine_ticks().is_some());
         }

@@ -6,8 +6,13 @@ pub const TICKS_PER_SECOND: f64 = 100.0;
 
 /// User + system CPU ticks of every thread of `pid` so far.
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    name_and_ticks(&pid.to_string()).map(|(_, ticks)| ticks)
+}
+
+/// Command name and user + system ticks of `/proc/<pid>/stat`; `pid` may be `self`.
+pub fn name_and_ticks(pid: &str) -> Option<(String, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat_ticks(&stat)
+    parse_stat(&stat)
 }
 
 /// Resident set size of `pid` in bytes (`VmRSS`).
@@ -22,15 +27,16 @@ pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
     parse_status_kib(&status, "VmHWM:").map(|kib| kib * 1024)
 }
 
-fn parse_stat_ticks(stat: &str) -> Option<u64> {
+fn parse_stat(stat: &str) -> Option<(String, u64)> {
     // The command name is in parentheses and may hold spaces and ')'; the numeric fields
     // follow the last ')'.
-    let (_, tail) = stat.rsplit_once(')')?;
+    let (head, tail) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_string();
     let fields: Vec<&str> = tail.split_whitespace().collect();
     // After the name: state is field 3 of proc(5), utime 14 and stime 15.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    Some((name, utime + stime))
 }
 
 fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
@@ -47,8 +53,8 @@ mod tests {
     #[test]
     fn stat_ticks_follow_the_last_parenthesis() {
         let stat = "42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 3 0 1 0 0";
-        assert_eq!(parse_stat_ticks(stat), Some(12));
-        assert_eq!(parse_stat_ticks("42 (cut"), None);
+        assert_eq!(parse_stat(stat), Some(("a) b".to_string(), 12)));
+        assert_eq!(parse_stat("42 (cut"), None);
     }
 
     #[test]
