@@ -75,3 +75,17 @@ pub fn delta_from_wire(wire: pb::Delta) -> Delta {
             }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every slot of a stream's event queue is as large as the largest event; a terminal
+    /// summary held inline would triple the queue's memory per open stream.
+    #[test]
+    fn events_stay_small_in_the_queue() {
+        let slot = std::mem::size_of::<Result<pb::ChatEvent, tonic::Status>>();
+        let delta = std::mem::size_of::<pb::Delta>();
+        assert!(slot <= delta + 16, "event queue slot of {slot} bytes");
+    }
+}
