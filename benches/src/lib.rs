@@ -1,5 +1,5 @@
 //! Shared parts of Colloquy's load benchmarks: a fresh database per run, realistic completion
-//! records, latency percentiles and CPU readings; for the gateway benchmark, the gateway run
+//! records, latency percentiles, CPU readings and the measured window of a load level; for the gateway benchmark, the gateway run
 //! as a child process, its `/proc` readings and timed chat streams.
 
 pub mod chat;
@@ -7,5 +7,6 @@ pub mod cpu;
 pub mod database;
 pub mod gateway;
 pub mod latency;
+pub mod level;
 pub mod process;
 pub mod record;

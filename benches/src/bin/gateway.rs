@@ -22,6 +22,7 @@ use colloquy_benches::chat::{DirectTarget, GatewayTarget, StreamError, Timing};
 use colloquy_benches::cpu::{self, CpuUse};
 use colloquy_benches::gateway::{GatewayConfig, GatewayProcess, Platform};
 use colloquy_benches::latency::{self, LatencySummary, millis};
+use colloquy_benches::level::{self, Window};
 use colloquy_benches::process::{self, TICKS_PER_SECOND};
 use colloquy_fake_provider::{FakeProvider, FakeProviderConfig};
 use colloquy_proto::store::v1 as store;
@@ -301,7 +302,7 @@ fn describe(args: &Args, config: &GatewayConfig, gateway: &GatewayProcess) {
 }
 
 async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow::Result<()> {
-    let channels = connect(gateway.addr(), args.channels).await?;
+    let channels = level::connect(gateway.addr(), args.channels, "gateway").await?;
     let mut store = ConversationStoreClient::new(
         Endpoint::from_shared(format!("http://{}", env.store_addr))?
             .connect()
@@ -429,22 +430,6 @@ fn no_failures(failures: &Failures) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `count` separate HTTP/2 connections to the gateway.
-async fn connect(addr: SocketAddr, count: u32) -> anyhow::Result<Vec<Channel>> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
-    let mut channels = Vec::new();
-    for _ in 0..count {
-        let channel = endpoint
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to the gateway at {addr}"))?;
-        channels.push(channel);
-    }
-    Ok(channels)
-}
-
 /// Waits until the store holds exactly `expected` turns: the gateway's outbox has delivered
 /// every completed stream, and nothing more. Keeps one level's deliveries out of the next.
 async fn settle(
@@ -513,14 +498,6 @@ impl Target {
             Self::Gateway(target) => target.stream().await,
         }
     }
-}
-
-/// The measured part of a level: streams started from `start` on give TTFT samples, streams
-/// finished between `start` and `end` count toward streams/s.
-#[derive(Clone, Copy)]
-struct Window {
-    start: Instant,
-    end: Instant,
 }
 
 #[derive(Default)]
@@ -607,11 +584,7 @@ async fn run_level(
     gateway: &GatewayProcess,
 ) -> anyhow::Result<Level> {
     let measured = Duration::from_secs(seconds);
-    let start = Instant::now() + Duration::from_secs(args.warmup);
-    let window = Window {
-        start,
-        end: start + measured,
-    };
+    let window = Window::after(Duration::from_secs(args.warmup), measured);
     let timeout = Duration::from_secs(args.stream_timeout);
     // Workers start spread over the first half of the warm-up: paced streams all last about
     // as long, so workers started together would keep starting their streams in bursts.
@@ -683,7 +656,7 @@ async fn worker_loop(
         match tokio::time::timeout(timeout, target.stream()).await {
             Ok(Ok(timing)) => {
                 outcome.completed += 1;
-                if timing.started >= window.start {
+                if window.samples(timing.started) {
                     let ttft = timing.time_to_first_token();
                     outcome.first_tokens.push(ttft);
                     if let Some(inside) = timing.gateway_first_token {
@@ -691,7 +664,7 @@ async fn worker_loop(
                         outcome.outside.push(ttft.saturating_sub(inside));
                     }
                 }
-                if timing.finished >= window.start && timing.finished <= window.end {
+                if window.counts(timing.finished) {
                     outcome.completed_in_window += 1;
                 }
             }

@@ -16,6 +16,7 @@ use clap::{Parser, ValueEnum};
 use colloquy_benches::cpu::{self, CpuUse};
 use colloquy_benches::database::FreshDatabase;
 use colloquy_benches::latency::{self, LatencySummary, millis};
+use colloquy_benches::level::{self, Window};
 use colloquy_benches::record;
 use colloquy_proto::store::v1 as pb;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
@@ -25,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 type Client = ConversationStoreClient<Channel>;
 
@@ -207,7 +208,8 @@ impl RunningStore {
 }
 
 async fn load_and_verify(args: &Args, backend: &str, addr: SocketAddr) -> anyhow::Result<()> {
-    let channels = connect(addr, args.channels).await?;
+    // Writers share the connections round-robin.
+    let channels = level::connect(addr, args.channels, "store").await?;
     let conversations = conversation_ids(args);
     // One counter across levels, so every level keeps rotating over all the conversations.
     let next = Arc::new(AtomicU64::new(0));
@@ -229,22 +231,6 @@ async fn load_and_verify(args: &Args, backend: &str, addr: SocketAddr) -> anyhow
     Ok(())
 }
 
-/// `count` separate HTTP/2 connections; writers share them round-robin.
-async fn connect(addr: SocketAddr, count: u32) -> anyhow::Result<Vec<Channel>> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
-    let mut channels = Vec::new();
-    for _ in 0..count {
-        let channel = endpoint
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to the store at {addr}"))?;
-        channels.push(channel);
-    }
-    Ok(channels)
-}
-
 fn conversation_count(args: &Args) -> u32 {
     if args.same_conversation {
         1
@@ -257,13 +243,6 @@ fn conversation_ids(args: &Args) -> Arc<[String]> {
     (0..conversation_count(args))
         .map(|_| uuid::Uuid::now_v7().to_string())
         .collect()
-}
-
-/// The measured part of a level: calls started from `start` on, completions up to `end`.
-#[derive(Clone, Copy)]
-struct Window {
-    start: Instant,
-    end: Instant,
 }
 
 /// One acknowledged record: what the verification expects to find stored.
@@ -285,10 +264,10 @@ struct WriterOutcome {
 impl WriterOutcome {
     fn acked(&mut self, ack: Acked, started: Instant, finished: Instant, window: Window) {
         self.acks.push(ack);
-        if started >= window.start {
+        if window.samples(started) {
             self.latencies.push(finished - started);
         }
-        if finished >= window.start && finished <= window.end {
+        if window.counts(finished) {
             self.completed_in_window += 1;
         }
     }
@@ -331,11 +310,7 @@ async fn run_level(
     next: &Arc<AtomicU64>,
 ) -> anyhow::Result<Level> {
     let measured = Duration::from_secs(args.seconds);
-    let start = Instant::now() + Duration::from_secs(args.warmup);
-    let window = Window {
-        start,
-        end: start + measured,
-    };
+    let window = Window::after(Duration::from_secs(args.warmup), measured);
     let call_timeout = Duration::from_secs(args.call_timeout);
     let tasks: Vec<JoinHandle<WriterOutcome>> = (0..writers as usize)
         .map(|writer| {
