@@ -8,5 +8,6 @@ pub mod database;
 pub mod gateway;
 pub mod latency;
 pub mod level;
+pub mod logging;
 pub mod process;
 pub mod record;

@@ -8,7 +8,6 @@
 //! sweep paces the provider like a fast model, so TTFT measures the gateway's path rather
 //! than the wait for a free core.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -136,7 +135,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    init_logging();
+    colloquy_benches::logging::init();
     // reqwest is built without a default TLS provider; building a client needs one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let binary = match &args.gateway_bin {
@@ -210,18 +209,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("error: {error:#}");
     }
     outcome.and(stopped)
-}
-
-/// The gateway's own log goes to its log file; this is the bench process's (fake provider,
-/// store, clients). `RUST_LOG` overrides the level.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 /// `cargo build --release` puts every binary of the workspace in the same directory.

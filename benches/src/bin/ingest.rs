@@ -4,7 +4,6 @@
 //! acknowledged record is stored exactly once.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -104,7 +103,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    init_logging();
+    colloquy_benches::logging::init();
     let database = match args.database {
         Backend::Sqlite => FreshDatabase::sqlite()?,
         Backend::Postgres => FreshDatabase::postgres(&args.postgres_url).await?,
@@ -119,17 +118,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("error: {error:#}");
     }
     outcome.and(removed)
-}
-
-/// Store warnings (failed batches, retries) go to stderr; `RUST_LOG` overrides the level.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 async fn bench(args: &Args, database: &FreshDatabase) -> anyhow::Result<()> {
