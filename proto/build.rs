@@ -31,6 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Every event of a stream takes the size of the largest one in the gateway's event
         // queue; boxing the terminal summary keeps the per-delta slots small.
         .boxed(".colloquy.gateway.v1.Terminal.summary")
+        // Smaller encode buffers per stream; see `src/codec.rs`.
+        .codec_path("crate::codec::SmallBufferCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! Generated gRPC types and service stubs of Colloquy's v1 contract (`proto/colloquy/`).
 //!
-//! Nothing here is written by hand: the modules are compiled from the `.proto` files, which are
-//! the source of truth. Domain types and their conversions live in `colloquy-records`.
+//! The modules are compiled from the `.proto` files, which are the source of truth; only the
+//! codec they use is written by hand. Domain types and their conversions live in
+//! `colloquy-records`.
+
+pub mod codec;
 
 /// Types shared by both services: usage, identifiers, the completion summary, messages.
 pub mod common {
