@@ -4,7 +4,6 @@
 //! ends; after a failure the directory and the database are kept and the logs printed.
 
 pub mod clients;
-pub mod databases;
 pub mod ports;
 pub mod processes;
 
@@ -15,7 +14,7 @@ use std::path::{Path, PathBuf};
 use colloquy_fake_provider::{FakeProvider, FakeProviderConfig};
 
 pub use clients::{Collected, Gateway, Store, chat, status_of, usage_of, user};
-pub use databases::{Backend, TestDatabase};
+pub use colloquy_test_databases::{Backend, TestDatabase};
 pub use processes::{ServiceProcess, log_field};
 
 /// Platform names of the gateway's configuration, one per provider API.
@@ -166,7 +165,7 @@ impl Env {
         let fake = FakeProvider::spawn(FakeProviderConfig::default())
             .await
             .expect("the fake provider starts");
-        let database = TestDatabase::create(backend, dir.path()).await;
+        let database = TestDatabase::create(backend, dir.path(), "colloquy_e2e").await;
 
         let store_addr = ports::free_local_addr();
         let mut store = ServiceProcess::new(

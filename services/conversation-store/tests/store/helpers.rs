@@ -5,57 +5,35 @@ use std::collections::BTreeMap;
 use colloquy_proto::common::v1 as common;
 use colloquy_proto::store::v1 as pb;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
-use sea_orm::{ConnectionTrait, Database};
 use tonic::transport::Channel;
 
-/// Where the Postgres tests create their databases. Postgres must be reachable: a missing
-/// server fails these tests instead of skipping them.
-pub fn postgres_admin_url() -> String {
-    std::env::var("COLLOQUY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+pub use colloquy_test_databases::Backend;
+use colloquy_test_databases::TestDatabase;
 
-#[derive(Clone, Copy, Debug)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
+/// A store on a database of its own; the database is dropped when the test passes and kept
+/// for inspection when it fails.
 pub struct TestStore {
     pub client: ConversationStoreClient<Channel>,
-    _dir: Option<tempfile::TempDir>,
-    _server: tokio::task::JoinHandle<()>,
+    database: TestDatabase,
+    _dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
 }
 
-async fn database_url(backend: Backend) -> (String, Option<tempfile::TempDir>) {
-    match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}/store.db?mode=rwc", dir.path().display());
-            (url, Some(dir))
-        }
-        Backend::Postgres => {
-            let admin_url = postgres_admin_url();
-            let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
-                panic!("Postgres is required for this test ({admin_url}): {e}")
-            });
-            let name = format!("colloquy_test_{}", uuid::Uuid::new_v4().simple());
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create test database");
-            let base = admin_url
-                .rsplit_once('/')
-                .map(|(base, _)| base)
-                .unwrap_or(&admin_url);
-            (format!("{base}/{name}"), None)
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        self.server.abort();
+        if std::thread::panicking() {
+            self.database.keep();
+        } else {
+            self.database.remove();
         }
     }
 }
 
 pub async fn spawn_store(backend: Backend) -> TestStore {
-    let (url, dir) = database_url(backend).await;
-    let (addr, server) = colloquy_store::spawn_for_tests(&url)
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = TestDatabase::create(backend, dir.path(), "colloquy_test").await;
+    let (addr, server) = colloquy_store::spawn_for_tests(&database.url)
         .await
         .expect("store starts");
     let client = ConversationStoreClient::connect(format!("http://{addr}"))
@@ -63,8 +41,9 @@ pub async fn spawn_store(backend: Backend) -> TestStore {
         .expect("connect to store");
     TestStore {
         client,
+        database,
         _dir: dir,
-        _server: server,
+        server,
     }
 }
 

@@ -1,5 +1,6 @@
 //! One fresh conversation-store database per test: a SQLite file in the test's directory, or
-//! a new database on the Postgres server named by `COLLOQUY_TEST_POSTGRES_URL`.
+//! a new database on the Postgres server named by `COLLOQUY_TEST_POSTGRES_URL`, dropped when
+//! the test is done with it. Shared by the store's tests and the end-to-end suite.
 
 use std::path::Path;
 
@@ -29,7 +30,8 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     /// Creates the database; for SQLite the file is created by the store inside `dir`.
-    pub async fn create(backend: Backend, dir: &Path) -> TestDatabase {
+    /// Postgres databases are named `<prefix>_<uuid>`.
+    pub async fn create(backend: Backend, dir: &Path, prefix: &str) -> TestDatabase {
         match backend {
             Backend::Sqlite => TestDatabase {
                 url: format!("sqlite://{}/store.db?mode=rwc", dir.display()),
@@ -43,7 +45,7 @@ impl TestDatabase {
                          (set COLLOQUY_TEST_POSTGRES_URL): {error}"
                     )
                 });
-                let name = format!("colloquy_e2e_{}", uuid::Uuid::new_v4().simple());
+                let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
