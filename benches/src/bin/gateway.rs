@@ -256,6 +256,8 @@ struct Sweep<'a> {
     /// The gateway platform whose headers ask the provider for this pacing.
     platform: &'static str,
     skip: bool,
+    /// Whether the TTFT target is read from this sweep.
+    judges_ttft: bool,
 }
 
 /// What the clients talk to besides the gateway.
@@ -290,12 +292,17 @@ fn describe(args: &Args, config: &GatewayConfig, gateway: &GatewayProcess) {
 
 async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow::Result<()> {
     let channels = level::connect(gateway.addr(), args.channels, "gateway").await?;
-    let mut store = ConversationStoreClient::new(
+    let store = ConversationStoreClient::new(
         Endpoint::from_shared(format!("http://{}", env.store_addr))?
             .connect()
             .await
             .context("cannot connect to the store")?,
     );
+    let mut records = StoredRecords {
+        store,
+        since: SystemTime::now(),
+        expected: 0,
+    };
     let expected_text: Arc<str> =
         colloquy_fake_provider::expected_text(args.chunks as usize).into();
     let gateway_targets = |platform: &str| -> Vec<GatewayTarget> {
@@ -311,9 +318,6 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow:
             })
             .collect()
     };
-    let run_start = SystemTime::now();
-    // Gateway streams completed so far: the store must end up holding one record for each.
-    let mut recorded = 0;
 
     // Memory first, on a fresh process: memory the allocator kept from earlier load would
     // hide what open streams take.
@@ -326,9 +330,8 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow:
                 .await
                 .map_err(|_| anyhow!("a warm-up stream did not end within {timeout:?}"))?
                 .map_err(|e| anyhow!("warm-up stream failed: {e}"))?;
-            recorded += 1;
         }
-        settle(&mut store, run_start, recorded).await?;
+        records.completed(WARMUP_STREAMS as u64).await?;
         let idle = process::rss_bytes(gateway.pid()).context("cannot read the gateway's RSS")?;
         memory.idle = idle;
         print_memory_header(idle);
@@ -338,8 +341,7 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow:
             print_memory_row(&level, idle);
             report_hold(&level);
             no_failures(&level.failures)?;
-            recorded += level.completed;
-            settle(&mut store, run_start, recorded).await?;
+            records.completed(level.completed).await?;
             memory.levels.push(level);
         }
         println!();
@@ -353,6 +355,7 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow:
             chunk_delay_ms: args.chunk_delay_ms,
             platform: FAST,
             skip: args.skip_throughput,
+            judges_ttft: false,
         },
         Sweep {
             name: "latency",
@@ -361,9 +364,10 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow:
             chunk_delay_ms: args.latency_chunk_delay_ms,
             platform: LATENCY,
             skip: args.skip_latency,
+            judges_ttft: true,
         },
     ];
-    let mut latency_rows = Vec::new();
+    let mut judged_rows = Vec::new();
     for sweep in sweeps.iter().filter(|sweep| !sweep.skip) {
         let direct = DirectTarget::new(
             &env.fake_base_url,
@@ -372,37 +376,53 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow:
             Arc::clone(&expected_text),
         )?;
         let through = gateway_targets(sweep.platform);
-        println!(
-            "{} sweep: {} chunks per stream, provider pause {} ms, {} s per level and path",
-            sweep.name, args.chunks, sweep.chunk_delay_ms, sweep.seconds
-        );
-        println!();
-        print_throughput_header();
-        let mut rows = Vec::new();
-        for &streams in sweep.levels {
-            let run = |path| run_level(args, sweep.seconds, streams, path, gateway);
-            let direct = run(Path::Direct(direct.clone())).await?;
-            print_throughput_row(streams, "direct", &direct);
-            report_level(streams, "direct", &direct);
-            no_failures(&direct.failures)?;
-            let through = run(Path::Gateway(through.clone())).await?;
-            print_throughput_row(streams, "gateway", &through);
-            report_level(streams, "gateway", &through);
-            no_failures(&through.failures)?;
-            recorded += through.completed;
-            settle(&mut store, run_start, recorded).await?;
-            rows.push((streams, direct, through));
-        }
-        println!();
-        print_overhead(&rows);
-        print_split(&rows);
-        if sweep.platform == LATENCY {
-            latency_rows = rows;
+        let rows = run_sweep(args, sweep, &direct, &through, gateway, &mut records).await?;
+        if sweep.judges_ttft {
+            judged_rows = rows;
         }
     }
-    print_targets(&latency_rows, &memory);
-    eprintln!("verified: the store holds one record for each of the {recorded} gateway streams");
+    print_targets(&judged_rows, &memory);
+    eprintln!(
+        "verified: the store holds one record for each of the {} gateway streams",
+        records.expected
+    );
     Ok(())
+}
+
+/// Runs every level of `sweep` on both paths and prints its tables; after each level the
+/// store must hold one record for each gateway stream completed.
+async fn run_sweep(
+    args: &Args,
+    sweep: &Sweep<'_>,
+    direct: &DirectTarget,
+    through: &[GatewayTarget],
+    gateway: &GatewayProcess,
+    records: &mut StoredRecords,
+) -> anyhow::Result<Vec<(u32, Level, Level)>> {
+    println!(
+        "{} sweep: {} chunks per stream, provider pause {} ms, {} s per level and path",
+        sweep.name, args.chunks, sweep.chunk_delay_ms, sweep.seconds
+    );
+    println!();
+    print_throughput_header();
+    let mut rows = Vec::new();
+    for &streams in sweep.levels {
+        let run = |path| run_level(args, sweep.seconds, streams, path, gateway);
+        let direct = run(Path::Direct(direct.clone())).await?;
+        print_throughput_row(streams, "direct", &direct);
+        report_level(streams, "direct", &direct);
+        no_failures(&direct.failures)?;
+        let through = run(Path::Gateway(through.to_vec())).await?;
+        print_throughput_row(streams, "gateway", &through);
+        report_level(streams, "gateway", &through);
+        no_failures(&through.failures)?;
+        records.completed(through.completed).await?;
+        rows.push((streams, direct, through));
+    }
+    println!();
+    print_overhead(&rows);
+    print_split(&rows);
+    Ok(rows)
 }
 
 /// A failed stream ends the run: the level's figures would mix in the failure, and the
@@ -417,8 +437,25 @@ fn no_failures(failures: &Failures) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits until the store holds exactly `expected` turns: the gateway's outbox has delivered
-/// every completed stream, and nothing more. Keeps one level's deliveries out of the next.
+/// The gateway streams completed so far in this run; the store must end up holding exactly
+/// one record for each.
+struct StoredRecords {
+    store: ConversationStoreClient<Channel>,
+    /// When the run started: turns are counted from here.
+    since: SystemTime,
+    expected: u64,
+}
+
+impl StoredRecords {
+    /// Counts `streams` more completed streams and waits until the store holds exactly one
+    /// record for each stream so far: the gateway's outbox has delivered every one, and
+    /// nothing more. Keeps one level's deliveries out of the next.
+    async fn completed(&mut self, streams: u64) -> anyhow::Result<()> {
+        self.expected += streams;
+        settle(&mut self.store, self.since, self.expected).await
+    }
+}
+
 async fn settle(
     store: &mut ConversationStoreClient<Channel>,
     since: SystemTime,
