@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::common::{
-    anthropic_stop_status, fragment, header, or_empty, parse_json, push_text, push_tool, set_once,
+    JsonStr, anthropic_stop_status, fragment, header, or_empty, parse_json, push_text, push_tool,
+    set_once,
 };
 use super::errors::{WireError, error_response};
 use crate::{Adapter, Delta, NativeRequest, Outcome, ProviderError, ProviderRequest};
@@ -101,7 +102,7 @@ impl Anthropic {
         }
     }
 
-    fn block_delta(&mut self, index: u32, delta: &EventDelta, out: &mut Vec<Delta>) {
+    fn block_delta(&mut self, index: u32, delta: &EventDelta<'_>, out: &mut Vec<Delta>) {
         match delta.kind.as_deref() {
             Some("text_delta") => push_text(out, or_empty(&delta.text), false),
             Some("thinking_delta") => {
@@ -140,7 +141,7 @@ impl Adapter for Anthropic {
         if event.data.trim().is_empty() {
             return Ok(());
         }
-        let data: Event = parse_json(API, event.data.as_bytes())?;
+        let data: Event<'_> = parse_json(API, event.data.as_bytes())?;
         let kind = data
             .kind
             .as_deref()
@@ -206,15 +207,17 @@ impl Adapter for Anthropic {
     }
 }
 
+/// One streamed event; its type tag borrows from the event (see [`JsonStr`]).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct Event {
-    #[serde(rename = "type")]
-    kind: Option<String>,
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<JsonStr<'a>>,
     message: Option<WireMessage>,
     index: Option<u32>,
     content_block: Option<ContentBlock>,
-    delta: Option<EventDelta>,
+    #[serde(borrow)]
+    delta: Option<EventDelta<'a>>,
     usage: Option<WireUsage>,
     error: Option<WireError>,
 }
@@ -244,9 +247,9 @@ struct ContentBlock {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct EventDelta {
-    #[serde(rename = "type")]
-    kind: Option<String>,
+struct EventDelta<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<JsonStr<'a>>,
     text: Option<String>,
     thinking: Option<String>,
     partial_json: Option<String>,

@@ -1,24 +1,74 @@
 //! Pieces every adapter shares: JSON decoding that never panics, first-value-wins identifier
 //! folding, request-body helpers, delta builders, exact decimals and finish-reason tables.
 
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
 use std::str::FromStr;
 
 use colloquy_records::{CompletionStatus, Message, Role};
 use http::HeaderMap;
 use rust_decimal::Decimal;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{Deserializer, Visitor};
 use serde_json::{Map, Value, json};
 
 use crate::{Delta, ErrorKind, ProviderError, ToolCallDelta, ToolChoice};
 
-/// Decodes one event or body, turning malformed provider bytes into a `Protocol` error.
-pub(crate) fn parse_json<T: DeserializeOwned>(api: &str, bytes: &[u8]) -> Result<T, ProviderError> {
+/// Decodes one event or body, turning malformed provider bytes into a `Protocol` error. The
+/// result may borrow from `bytes` (see [`JsonStr`]).
+pub(crate) fn parse_json<'a, T: Deserialize<'a>>(
+    api: &str,
+    bytes: &'a [u8],
+) -> Result<T, ProviderError> {
     serde_json::from_slice(bytes).map_err(|err| {
         ProviderError::local(
             ErrorKind::Protocol,
             format!("{api} sent JSON this adapter cannot read: {err}"),
         )
     })
+}
+
+/// A JSON string that borrows from the event it was read from unless it holds escapes. For
+/// fields read on every streamed event and rarely kept (type tags, identifiers repeated in
+/// each chunk), so that reading them allocates nothing.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct JsonStr<'a>(Cow<'a, str>);
+
+impl Deref for JsonStr<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct JsonStrVisitor;
+
+        impl<'de> Visitor<'de> for JsonStrVisitor {
+            type Value = JsonStr<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Borrowed(value)))
+            }
+
+            fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Owned(value.to_owned())))
+            }
+
+            fn visit_string<E>(self, value: String) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Owned(value)))
+            }
+        }
+
+        deserializer.deserialize_str(JsonStrVisitor)
+    }
 }
 
 /// Sets an identifier unless it already has a value: the first non-empty one wins, because
@@ -163,6 +213,16 @@ pub(crate) fn anthropic_stop_status(reason: &str) -> CompletionStatus {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_borrow_unless_escaped() {
+        let plain: JsonStr<'_> = parse_json("test", br#""chatcmpl-1""#).unwrap();
+        assert!(matches!(plain.0, Cow::Borrowed("chatcmpl-1")));
+        let escaped: JsonStr<'_> = parse_json("test", br#""openai\/gpt-4o""#).unwrap();
+        assert_eq!(&*escaped, "openai/gpt-4o");
+        assert!(matches!(escaped.0, Cow::Owned(_)));
+        assert!(parse_json::<JsonStr<'_>>("test", b"42").is_err());
+    }
 
     #[test]
     fn decimals_keep_the_written_digits() {

@@ -11,7 +11,9 @@ use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::common::{chat_finish_status, header, merge_extra, parse_json, push_tool, set_once};
+use super::common::{
+    JsonStr, chat_finish_status, header, merge_extra, parse_json, push_tool, set_once,
+};
 use super::errors::{WireError, error_response};
 use crate::{
     Adapter, Delta, NativeRequest, Outcome, ProviderError, ProviderRequest, ToolCallDelta,
@@ -57,7 +59,10 @@ impl OpenaiChat {
 
     /// Decodes one event; `None` for the `[DONE]` terminator (which it records) and for
     /// events without data.
-    pub(super) fn read_event(&mut self, event: &SseEvent) -> Result<Option<Chunk>, ProviderError> {
+    pub(super) fn read_event<'e>(
+        &mut self,
+        event: &'e SseEvent,
+    ) -> Result<Option<Chunk<'e>>, ProviderError> {
         let data = event.data.trim();
         if data == "[DONE]" {
             self.outcome.finished = true;
@@ -70,7 +75,7 @@ impl OpenaiChat {
     }
 
     /// Folds one chunk (or a whole non-streamed body) and appends its deltas.
-    pub(super) fn on_chunk(&mut self, chunk: Chunk, out: &mut Vec<Delta>) {
+    pub(super) fn on_chunk(&mut self, chunk: Chunk<'_>, out: &mut Vec<Delta>) {
         let ids = &mut self.outcome.identifiers;
         set_once(&mut ids.response_id, chunk.id.as_deref());
         set_once(&mut ids.resolved_model, chunk.model.as_deref());
@@ -174,7 +179,7 @@ impl Adapter for OpenaiChat {
     }
 
     fn on_body(&mut self, body: &[u8], out: &mut Vec<Delta>) -> Result<(), ProviderError> {
-        let completion = parse_json(API, body)?;
+        let completion: Chunk<'_> = parse_json(API, body)?;
         self.on_chunk(completion, out);
         self.outcome.finished = true;
         Ok(())
@@ -194,19 +199,25 @@ impl Adapter for OpenaiChat {
 }
 
 /// A streamed chunk or a whole completion, including OpenRouter's additions (`provider`,
-/// `usage.cost`, `cache_write_tokens`), which OpenAI never sends.
+/// `usage.cost`, `cache_write_tokens`), which OpenAI never sends. Every chunk repeats the
+/// identifiers, which are kept only once, so they borrow from the event.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct Chunk {
-    pub id: Option<String>,
-    model: Option<String>,
-    system_fingerprint: Option<String>,
-    service_tier: Option<String>,
+pub(super) struct Chunk<'a> {
+    #[serde(borrow)]
+    pub id: Option<JsonStr<'a>>,
+    #[serde(borrow)]
+    model: Option<JsonStr<'a>>,
+    #[serde(borrow)]
+    system_fingerprint: Option<JsonStr<'a>>,
+    #[serde(borrow)]
+    service_tier: Option<JsonStr<'a>>,
     choices: Option<Vec<Choice>>,
     pub usage: Option<WireUsage>,
     error: Option<WireError>,
     /// OpenRouter: the upstream that served the request.
-    pub provider: Option<String>,
+    #[serde(borrow)]
+    pub provider: Option<JsonStr<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,7 +12,9 @@ use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::{fragment, header, or_empty, parse_json, push_text, push_tool, set_once};
+use super::common::{
+    JsonStr, fragment, header, or_empty, parse_json, push_text, push_tool, set_once,
+};
 use super::errors::{WireError, error_response};
 use crate::{Adapter, Delta, NativeRequest, Outcome, ProviderError, ProviderRequest};
 
@@ -136,7 +138,7 @@ impl Adapter for OpenaiResponses {
         if event.data.trim().is_empty() {
             return Ok(());
         }
-        let data: Event = parse_json(API, event.data.as_bytes())?;
+        let data: Event<'_> = parse_json(API, event.data.as_bytes())?;
         let kind = data
             .kind
             .as_deref()
@@ -219,11 +221,12 @@ impl Adapter for OpenaiResponses {
 
 /// Any stream event; each type fills only some fields. Loose types (`Value`) where event
 /// types this adapter ignores use other shapes.
+/// One streamed event; its type tag borrows from the event (see [`JsonStr`]).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct Event {
-    #[serde(rename = "type")]
-    kind: Option<String>,
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<JsonStr<'a>>,
     delta: Option<Value>,
     output_index: Option<u32>,
     item: Option<OutputItem>,

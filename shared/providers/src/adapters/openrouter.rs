@@ -24,7 +24,7 @@ impl Openrouter {
     }
 
     /// Reads OpenRouter's additions, then lets the Chat Completions mapping fold the rest.
-    fn on_chunk(&mut self, chunk: Chunk, out: &mut Vec<Delta>) {
+    fn on_chunk(&mut self, chunk: Chunk<'_>, out: &mut Vec<Delta>) {
         let outcome = self.chat.outcome_mut();
         // Every chunk's id is the generation id (also sent as `x-generation-id`).
         set_once(&mut outcome.identifiers.generation_id, chunk.id.as_deref());
@@ -83,7 +83,7 @@ impl Adapter for Openrouter {
     }
 
     fn on_body(&mut self, body: &[u8], out: &mut Vec<Delta>) -> Result<(), ProviderError> {
-        let completion = parse_json("OpenRouter", body)?;
+        let completion: Chunk<'_> = parse_json("OpenRouter", body)?;
         self.on_chunk(completion, out);
         self.chat.outcome_mut().finished = true;
         Ok(())
