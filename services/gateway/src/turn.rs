@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use colloquy_providers::{ProviderRequest, RequestClock};
+use colloquy_providers::{ProviderRequest, RequestClock, summary_before_first_byte};
 use colloquy_records::{
-    CompletionError, CompletionRecord, CompletionStatus, CompletionSummary, Message, Timing,
+    CompletionError, CompletionRecord, CompletionStatus, CompletionSummary, Message,
 };
 use tokio::time::Instant;
 
@@ -99,26 +99,19 @@ pub(crate) fn redact_summary(platform: &ResolvedPlatform, summary: &mut Completi
 
 /// The summary of a completion the caller abandoned before the provider's first byte.
 pub(crate) fn cancelled_summary(clock: RequestClock, reason: &str) -> CompletionSummary {
-    CompletionSummary {
-        status: CompletionStatus::Cancelled,
-        finish_reason: String::new(),
-        usage: Default::default(),
-        identifiers: Default::default(),
-        provider_cost: None,
-        provider_cost_currency: String::new(),
-        timing: Timing {
-            started_at: clock.started_at,
-            time_to_first_token: None,
-            total: clock.instant.elapsed(),
-        },
-        error: Some(CompletionError {
-            code: "cancelled".into(),
-            message: reason.into(),
-            retryable: false,
-            retry_after: None,
-            http_status: None,
-        }),
-    }
+    let error = CompletionError {
+        code: "cancelled".into(),
+        message: reason.into(),
+        retryable: false,
+        retry_after: None,
+        http_status: None,
+    };
+    summary_before_first_byte(
+        CompletionStatus::Cancelled,
+        error,
+        Default::default(),
+        clock,
+    )
 }
 
 #[cfg(test)]

@@ -131,14 +131,31 @@ fn truncated(pending_bytes: Option<usize>) -> ProviderError {
 
 /// The summary of a completion that failed before any stream started.
 pub fn summary_for_error(error: &ProviderError, clock: RequestClock) -> CompletionSummary {
+    let identifiers = Identifiers {
+        request_id: error.request_id.clone(),
+        ..Identifiers::default()
+    };
+    summary_before_first_byte(
+        CompletionStatus::ProviderError,
+        error.to_completion_error(),
+        identifiers,
+        clock,
+    )
+}
+
+/// The summary of a completion that ended before the provider's first byte: no text, no
+/// usage, only how and why it ended.
+pub fn summary_before_first_byte(
+    status: CompletionStatus,
+    error: CompletionError,
+    identifiers: Identifiers,
+    clock: RequestClock,
+) -> CompletionSummary {
     CompletionSummary {
-        status: CompletionStatus::ProviderError,
+        status,
         finish_reason: String::new(),
         usage: Default::default(),
-        identifiers: Identifiers {
-            request_id: error.request_id.clone(),
-            ..Identifiers::default()
-        },
+        identifiers,
         provider_cost: None,
         provider_cost_currency: String::new(),
         timing: Timing {
@@ -146,7 +163,7 @@ pub fn summary_for_error(error: &ProviderError, clock: RequestClock) -> Completi
             time_to_first_token: None,
             total: clock.instant.elapsed(),
         },
-        error: Some(error.to_completion_error()),
+        error: Some(error),
     }
 }
 
