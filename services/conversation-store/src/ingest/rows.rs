@@ -145,7 +145,8 @@ pub struct ConversationTotals {
 }
 
 impl ConversationTotals {
-    /// Adds one turn; returns its sequence number.
+    /// Adds one turn; returns its sequence number. Everything that can fail is worked out
+    /// before anything changes, so a refused record leaves the totals as they were.
     pub fn add_turn(
         &mut self,
         record: &CompletionRecord,
@@ -153,9 +154,30 @@ impl ConversationTotals {
         recorded_at: DateTime<Utc>,
     ) -> Result<i32, StoreError> {
         let row = &mut self.row;
-        row.turn_count = row.turn_count.checked_add(1).ok_or_else(|| {
+        let turn_count = row.turn_count.checked_add(1).ok_or_else(|| {
             StoreError::invalid("conversation_id", "conversation has too many turns")
         })?;
+        let provider_cost_total = match record.summary.provider_cost {
+            Some(provider_cost) => {
+                let sum = match &row.provider_cost_total {
+                    Some(total) => parse_decimal(total, "conversations.provider_cost_total")?,
+                    None => Decimal::ZERO,
+                };
+                Some(decimal_text(add(sum, provider_cost)?))
+            }
+            None => None,
+        };
+        let priced_total = match pricing {
+            TurnPricing::Priced { cost, .. } => {
+                let total = self.costs.get(&cost.currency).copied();
+                Some(add(total.unwrap_or(Decimal::ZERO), cost.total)?)
+            }
+            TurnPricing::Unpriced { .. } => None,
+        };
+        row.turn_count = turn_count;
+        if provider_cost_total.is_some() {
+            row.provider_cost_total = provider_cost_total;
+        }
         let u = &record.summary.usage;
         row.input_tokens = row.input_tokens.saturating_add(tokens(u.input_tokens));
         row.output_tokens = row.output_tokens.saturating_add(tokens(u.output_tokens));
@@ -173,27 +195,14 @@ impl ConversationTotals {
         if let Some(continuation) = &record.summary.identifiers.continuation_id {
             row.continuation_id = Some(continuation.clone());
         }
-        if let Some(provider_cost) = record.summary.provider_cost {
-            let sum = match &row.provider_cost_total {
-                Some(total) => parse_decimal(total, "conversations.provider_cost_total")?,
-                None => Decimal::ZERO,
-            };
-            row.provider_cost_total = Some(decimal_text(add(sum, provider_cost)?));
-        }
-        match pricing {
-            TurnPricing::Priced { cost, .. } => {
-                let total = self
-                    .costs
-                    .entry(cost.currency.clone())
-                    .or_insert(Decimal::ZERO);
-                *total = add(*total, cost.total)?;
+        match (pricing, priced_total) {
+            (TurnPricing::Priced { cost, .. }, Some(total)) => {
+                self.costs.insert(cost.currency.clone(), total);
                 if !self.changed_costs.contains(&cost.currency) {
                     self.changed_costs.push(cost.currency.clone());
                 }
             }
-            TurnPricing::Unpriced { .. } => {
-                row.unpriced_turns = row.unpriced_turns.saturating_add(1)
-            }
+            _ => row.unpriced_turns = row.unpriced_turns.saturating_add(1),
         }
         for (key, value) in &record.labels {
             if self.labels.get(key) != Some(value) {

@@ -157,3 +157,42 @@ async fn a_new_price_never_changes_an_old_turn(mut store: TestStore) {
     assert_eq!(stored.cost[0].amount, "7.5");
 }
 on_both_databases!(price_history, a_new_price_never_changes_an_old_turn);
+
+async fn a_record_refused_for_its_totals_leaves_the_conversation_as_it_was(mut store: TestStore) {
+    let conversation = new_conversation_id();
+    let with_cost = |input, cost: &str| {
+        let mut record = record(&conversation, usage(input, 10, 0, 0, 0));
+        let summary = summary_mut(&mut record);
+        summary.provider_cost = Some(cost.into());
+        summary.provider_cost_currency = "USD".into();
+        record
+    };
+    // Two provider costs of 5e28 overflow the conversation's exact decimal total.
+    let huge = "50000000000000000000000000000";
+    store
+        .client
+        .record_completion(with_cost(100, huge))
+        .await
+        .expect("first recorded");
+    let refused = store
+        .client
+        .record_completion(with_cost(1000, huge))
+        .await
+        .expect_err("the total overflows");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    store
+        .client
+        .record_completion(with_cost(10, "1"))
+        .await
+        .expect("third recorded");
+
+    let stored = get(&mut store, &conversation).await;
+    assert_eq!(stored.turn_count, 2);
+    let sequences: Vec<_> = stored.turns.iter().map(|t| t.sequence).collect();
+    assert_eq!(sequences, vec![1, 2]);
+    assert_eq!(stored.usage.expect("usage").input_tokens, 110);
+}
+on_both_databases!(
+    refused_record_totals,
+    a_record_refused_for_its_totals_leaves_the_conversation_as_it_was
+);
