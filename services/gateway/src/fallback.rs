@@ -53,7 +53,7 @@ pub(crate) async fn open(
             }
             Err(error) => error,
         };
-        error.message = platform.redact(&error.message);
+        platform.redact(&mut error.message);
         let retryable = error.retryable();
         tracing::warn!(
             platform = %platform.platform.name,

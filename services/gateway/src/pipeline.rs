@@ -139,7 +139,7 @@ impl Gateway {
     /// The producer: opens the provider stream, forwards it and leaves the record.
     async fn run(
         &self,
-        turn: Turn,
+        mut turn: Turn,
         admission: colloquy_outbox::Admission,
         tx: EventSender,
         ready: oneshot::Sender<Result<(), GatewayError>>,
@@ -163,6 +163,7 @@ impl Gateway {
                     .await;
             }
         };
+        turn.opened();
         let info = StartedInfo {
             request_id: turn.request_id.clone(),
             conversation_id: turn.conversation_id.clone(),

@@ -34,12 +34,11 @@ pub struct ResolvedPlatform {
 impl ResolvedPlatform {
     /// Removes the platform's API key from a text that came back from the provider, which
     /// may echo the credential it rejected.
-    pub fn redact(&self, text: &str) -> String {
+    /// Texts without the key, the usual case, are left untouched.
+    pub fn redact(&self, text: &mut String) {
         let key = self.endpoint.api_key.expose_secret();
-        if key.is_empty() || !text.contains(key) {
-            text.to_string()
-        } else {
-            text.replace(key, "***")
+        if !key.is_empty() && text.contains(key) {
+            *text = text.replace(key, "***");
         }
     }
 }
@@ -248,9 +247,15 @@ mod tests {
         assert!(!printed.contains("secret"), "{printed}");
         let primary = registry.get("primary").unwrap();
         assert_eq!(
-            primary.redact("Incorrect API key provided: sk-primary-secret."),
+            redacted(primary, "Incorrect API key provided: sk-primary-secret."),
             "Incorrect API key provided: ***."
         );
+    }
+
+    fn redacted(platform: &ResolvedPlatform, text: &str) -> String {
+        let mut text = text.to_string();
+        platform.redact(&mut text);
+        text
     }
 
     #[test]
@@ -275,7 +280,7 @@ mod tests {
         let registry = PlatformRegistry::load_with(&settings, |_| None).unwrap();
         std::fs::remove_dir_all(&dir).ok();
         assert_eq!(
-            registry.get("p").unwrap().redact("key sk-from-file"),
+            redacted(registry.get("p").unwrap(), "key sk-from-file"),
             "key ***"
         );
     }

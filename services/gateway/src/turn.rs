@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use colloquy_providers::{ProviderRequest, RequestClock, summary_before_first_byte};
-use colloquy_records::{
-    CompletionError, CompletionRecord, CompletionStatus, CompletionSummary, Message,
+use colloquy_providers::{
+    ProviderRequest, RequestClock, cancelled_error, summary_before_first_byte,
 };
+use colloquy_records::{CompletionRecord, CompletionStatus, CompletionSummary, Message};
 use tokio::time::Instant;
 
 use crate::history::History;
@@ -61,6 +61,14 @@ impl Turn {
         }
     }
 
+    /// Lets go of what only built provider requests: the stored history and the parameters
+    /// (tool schemas, extras). Once a stream opened no platform is tried again, and a long
+    /// stream need not hold them.
+    pub fn opened(&mut self) {
+        self.history = History::default();
+        self.chat.parameters = ProviderRequest::default();
+    }
+
     /// The record of the completion; message text only where the platform stores content.
     pub fn record(
         &self,
@@ -93,22 +101,15 @@ impl Turn {
 /// Scrubs the platform's API key from a provider's error message.
 pub(crate) fn redact_summary(platform: &ResolvedPlatform, summary: &mut CompletionSummary) {
     if let Some(error) = &mut summary.error {
-        error.message = platform.redact(&error.message);
+        platform.redact(&mut error.message);
     }
 }
 
 /// The summary of a completion the caller abandoned before the provider's first byte.
 pub(crate) fn cancelled_summary(clock: RequestClock, reason: &str) -> CompletionSummary {
-    let error = CompletionError {
-        code: "cancelled".into(),
-        message: reason.into(),
-        retryable: false,
-        retry_after: None,
-        http_status: None,
-    };
     summary_before_first_byte(
         CompletionStatus::Cancelled,
-        error,
+        cancelled_error(reason),
         Default::default(),
         clock,
     )

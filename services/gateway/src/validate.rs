@@ -59,8 +59,12 @@ pub fn validate(request: pb::ChatRequest) -> Result<ValidatedChat, FieldError> {
         if key.trim().is_empty() {
             return Err(FieldError::new("labels", "a label key is empty"));
         }
-        short(&format!("labels[{key:.32}]"), key)?;
-        short(&format!("labels[{key:.32}]"), value)?;
+        // The field is named only when there is something to report.
+        if key.len().max(value.len()) > MAX_NAME_BYTES {
+            let field = format!("labels[{key:.32}]");
+            short(&field, key)?;
+            short(&field, value)?;
+        }
     }
     if request.messages.is_empty() {
         return Err(FieldError::new(

@@ -11,7 +11,7 @@ mod request;
 pub use adapter::{Adapter, NativeRequest, Outcome};
 pub use client::{
     ApiKey, CompletionStream, Endpoint, ProviderClient, RequestClock, RetryPolicy, StreamEnd,
-    Timeouts, summary_before_first_byte, summary_for_error,
+    Timeouts, cancelled_error, summary_before_first_byte, summary_for_error,
 };
 pub use delta::{Delta, MessageAccumulator, ToolCallDelta};
 pub use error::{ErrorKind, ProviderError};

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use endpoint::{ApiKey, Endpoint, RequestClock, RetryPolicy, Timeouts};
 pub use stream::CompletionStream;
-pub use summary::{StreamEnd, summary_before_first_byte, summary_for_error};
+pub use summary::{StreamEnd, cancelled_error, summary_before_first_byte, summary_for_error};
 
 use crate::{Adapter, ErrorKind, ProviderError, ProviderRequest, adapters};
 

@@ -77,14 +77,7 @@ fn settle(
     cancelled: Option<String>,
 ) -> (CompletionStatus, Option<CompletionError>) {
     if let Some(reason) = cancelled {
-        let error = CompletionError {
-            code: CANCELLED.to_string(),
-            message: reason,
-            retryable: false,
-            retry_after: None,
-            http_status: None,
-        };
-        return (CompletionStatus::Cancelled, Some(error));
+        return (CompletionStatus::Cancelled, Some(cancelled_error(reason)));
     }
     if let Some(error) = &outcome.error {
         return (
@@ -141,6 +134,17 @@ pub fn summary_for_error(error: &ProviderError, clock: RequestClock) -> Completi
         identifiers,
         clock,
     )
+}
+
+/// The error recorded with a completion the caller or the gateway cut short.
+pub fn cancelled_error(reason: impl Into<String>) -> CompletionError {
+    CompletionError {
+        code: CANCELLED.to_string(),
+        message: reason.into(),
+        retryable: false,
+        retry_after: None,
+        http_status: None,
+    }
 }
 
 /// The summary of a completion that ended before the provider's first byte: no text, no
