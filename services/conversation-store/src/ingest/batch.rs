@@ -168,18 +168,21 @@ impl Writer {
                 }));
             }
             // Chunks keep each statement under SQLite's limit of bound parameters.
-            for chunk in turns.chunks(256) {
-                turn::Entity::insert_many(chunk.to_vec())
+            while !turns.is_empty() {
+                let n = turns.len().min(256);
+                turn::Entity::insert_many(turns.drain(..n))
                     .exec_without_returning(&txn)
                     .await?;
             }
-            for chunk in usages.chunks(512) {
-                usage::Entity::insert_many(chunk.to_vec())
+            while !usages.is_empty() {
+                let n = usages.len().min(512);
+                usage::Entity::insert_many(usages.drain(..n))
                     .exec_without_returning(&txn)
                     .await?;
             }
-            for chunk in costs.chunks(512) {
-                turn_cost::Entity::insert_many(chunk.to_vec())
+            while !costs.is_empty() {
+                let n = costs.len().min(512);
+                turn_cost::Entity::insert_many(costs.drain(..n))
                     .exec_without_returning(&txn)
                     .await?;
             }
@@ -415,8 +418,9 @@ async fn save_conversations(
         rows.push(sea_orm::ActiveModelTrait::reset_all(row));
     }
     use conversation::Column as C;
-    for chunk in rows.chunks(256) {
-        conversation::Entity::insert_many(chunk.to_vec())
+    while !rows.is_empty() {
+        let n = rows.len().min(256);
+        conversation::Entity::insert_many(rows.drain(..n))
             .on_conflict(
                 OnConflict::column(C::Id)
                     .update_columns([
@@ -438,8 +442,9 @@ async fn save_conversations(
             .exec_without_returning(txn)
             .await?;
     }
-    for chunk in costs.chunks(512) {
-        conversation_cost::Entity::insert_many(chunk.to_vec())
+    while !costs.is_empty() {
+        let n = costs.len().min(512);
+        conversation_cost::Entity::insert_many(costs.drain(..n))
             .on_conflict(
                 OnConflict::columns([
                     conversation_cost::Column::ConversationId,
@@ -451,8 +456,9 @@ async fn save_conversations(
             .exec_without_returning(txn)
             .await?;
     }
-    for chunk in labels.chunks(512) {
-        conversation_label::Entity::insert_many(chunk.to_vec())
+    while !labels.is_empty() {
+        let n = labels.len().min(512);
+        conversation_label::Entity::insert_many(labels.drain(..n))
             .on_conflict(
                 OnConflict::columns([
                     conversation_label::Column::ConversationId,
