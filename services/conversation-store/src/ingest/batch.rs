@@ -92,12 +92,29 @@ impl Writer {
             .iter()
             .map(|job| job.record.record_id.as_str())
             .collect();
-        let stored: HashMap<String, turn::Model> = turn::Entity::find()
-            .filter(turn::Column::RecordId.is_in(ids))
+        // Only what the answer needs: a stored turn's content can be large.
+        use turn::Column as T;
+        let stored: HashMap<String, StoredTurn> = turn::Entity::find()
+            .select_only()
+            .columns([
+                T::RecordId,
+                T::RecordFingerprint,
+                T::ConversationId,
+                T::Sequence,
+            ])
+            .filter(T::RecordId.is_in(ids))
+            .into_tuple::<(String, String, String, i32)>()
             .all(&txn)
             .await?
             .into_iter()
-            .map(|row| (row.record_id.clone(), row))
+            .map(|(record_id, fingerprint, conversation_id, sequence)| {
+                let turn = StoredTurn {
+                    fingerprint,
+                    conversation_id,
+                    sequence,
+                };
+                (record_id, turn)
+            })
             .collect();
         let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
         let mut new_jobs = Vec::new();
@@ -345,17 +362,24 @@ impl Writer {
     }
 }
 
-fn answer_stored(job: &Job, existing: &turn::Model) -> Result<Ack, StoreError> {
-    if existing.record_fingerprint == job.fingerprint {
+/// What a retried record is answered from: the stored turn under its id.
+struct StoredTurn {
+    fingerprint: String,
+    conversation_id: String,
+    sequence: i32,
+}
+
+fn answer_stored(job: &Job, existing: &StoredTurn) -> Result<Ack, StoreError> {
+    if existing.fingerprint == job.fingerprint {
         Ok(Ack {
-            record_id: existing.record_id.clone(),
+            record_id: job.record.record_id.clone(),
             created: false,
             conversation_id: existing.conversation_id.clone(),
             sequence: u32::try_from(existing.sequence).unwrap_or(0),
         })
     } else {
         Err(StoreError::RecordConflict {
-            record_id: existing.record_id.clone(),
+            record_id: job.record.record_id.clone(),
         })
     }
 }
