@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use colloquy_proto::store::v1 as pb;
 use tokio::task::JoinSet;
 
-use crate::outbox::{Outbox, decode_entry, now_micros};
+use crate::outbox::{Outbox, decode_entry, entry_age, now_micros};
 
 /// Where records go.
 pub trait RecordTarget: Clone + Send + Sync + 'static {
@@ -91,8 +91,14 @@ async fn send_round<T: RecordTarget>(target: &T, batch: Vec<(u64, Vec<u8>)>) -> 
         }
     }
     while let Some(joined) = calls.join_next().await {
-        let Ok((key, record_id, outcome)) = joined else {
-            continue;
+        let (key, record_id, outcome) = match joined {
+            Ok(call) => call,
+            Err(error) => {
+                // The record stays pending; backing off keeps a failing call from spinning.
+                tracing::error!(%error, "a delivery call failed");
+                round.transient = Some(format!("a delivery call failed: {error}"));
+                continue;
+            }
         };
         match outcome {
             Ok(()) => round.delivered.push(key),
@@ -144,6 +150,11 @@ pub async fn deliver_pending<T: RecordTarget>(
             continue;
         }
 
+        // The batch is oldest first: its first entry says how long records have waited.
+        let lag = batch
+            .first()
+            .map(|(_, entry)| entry_age(entry))
+            .unwrap_or_default();
         let round = send_round(&target, batch).await;
         let removed = (round.delivered.len() + round.rejected.len()) as u64;
         if removed > 0 {
@@ -158,7 +169,6 @@ pub async fn deliver_pending<T: RecordTarget>(
             backoff = settings.initial_backoff;
             continue;
         };
-        let lag = outbox.oldest_age().await.ok().flatten().unwrap_or_default();
         tracing::warn!(
             depth = outbox.depth(),
             lag_ms = lag.as_millis() as u64,
@@ -166,16 +176,13 @@ pub async fn deliver_pending<T: RecordTarget>(
             %reason,
             "conversation store unavailable; records wait in the outbox"
         );
-        if stop_at.is_some_and(|deadline| Instant::now() >= deadline) {
-            tracing::warn!(
-                depth = outbox.depth(),
-                "stopping with records pending; they are delivered after the next start"
-            );
-            return;
-        }
         let pause = jittered(backoff);
         match stop_at {
-            Some(_) => tokio::time::sleep(pause).await,
+            // Shutting down: never past the flush deadline, checked at the top of the loop.
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(pause.min(left)).await
+            }
             None => tokio::select! {
                 () = tokio::time::sleep(pause) => {}
                 () = &mut shutdown => stop_at = Some(Instant::now() + settings.flush_timeout),

@@ -112,14 +112,7 @@ impl Outbox {
     /// How long the oldest pending record has waited.
     pub async fn oldest_age(&self) -> Result<Option<Duration>, OutboxError> {
         let oldest = self.journal.oldest(1).await?;
-        Ok(oldest.first().map(|(_, entry)| {
-            let enqueued = entry
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
-            Duration::from_micros(now_micros().saturating_sub(enqueued))
-        }))
+        Ok(oldest.first().map(|(_, entry)| entry_age(entry)))
     }
 
     /// Records the store refused for good, kept apart for an operator.
@@ -177,6 +170,16 @@ impl Drop for Admission {
     fn drop(&mut self) {
         self.release();
     }
+}
+
+/// How long ago a journal entry was written (its first eight bytes).
+pub(crate) fn entry_age(entry: &[u8]) -> Duration {
+    let enqueued = entry
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0);
+    Duration::from_micros(now_micros().saturating_sub(enqueued))
 }
 
 /// Splits a journal entry (enqueue time, trace context, record) into the record and its trace
