@@ -53,11 +53,21 @@ pub struct Writer {
 const SINGLE_ATTEMPTS: usize = 3;
 
 impl Writer {
-    /// Writes the batch; if the batch transaction fails, each record is retried on its own so
-    /// that one bad record or a lost race never fails its neighbours.
+    /// Writes the batch; if the batch transaction fails for anything but a lost connection,
+    /// each record is retried on its own so that one bad record or a lost race never fails its
+    /// neighbours.
     pub async fn write(&self, jobs: &[Job]) -> Vec<Result<Ack, StoreError>> {
         match self.write_batch(jobs).await {
             Ok(results) => return results,
+            // Without a connection each record would fail alone too, after its own wait for
+            // one; the callers hear at once and retry later.
+            Err(StoreError::Database(error @ (DbErr::ConnectionAcquire(_) | DbErr::Conn(_)))) => {
+                tracing::warn!(%error, records = jobs.len(), "database unreachable; batch not written");
+                return jobs
+                    .iter()
+                    .map(|_| Err(StoreError::Database(error.clone())))
+                    .collect();
+            }
             Err(error) if jobs.len() == 1 => {
                 tracing::warn!(%error, "record write failed; retrying")
             }

@@ -30,6 +30,13 @@ impl Drop for TestStore {
     }
 }
 
+impl TestStore {
+    /// The URL of the store's database.
+    pub fn database_url(&self) -> &str {
+        &self.database.url
+    }
+}
+
 pub async fn spawn_store(backend: Backend) -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let database = TestDatabase::create(backend, dir.path(), "colloquy_test").await;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod concurrency;
 mod costs;
+mod database_outage;
 mod idempotency;
 mod prices;
 mod reads;
