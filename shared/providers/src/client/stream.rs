@@ -3,13 +3,14 @@
 
 use std::fmt;
 use std::mem;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use colloquy_records::CompletionSummary;
 use colloquy_sse::{SseDecoder, SseError, SseEvent};
 use reqwest::Response;
-use tokio::time::timeout_at;
+use tokio::time::{Sleep, sleep_until, timeout_at};
 
 use super::endpoint::saturating_add;
 use super::send::{Answer, describe};
@@ -49,6 +50,9 @@ pub struct CompletionStream {
     truncated_bytes: Option<usize>,
     timeouts: Timeouts,
     total_deadline: Instant,
+    /// The idle (or total) deadline of the current read. One timer for the whole stream,
+    /// moved forward before each read, rather than a new one per chunk.
+    read_deadline: Pin<Box<Sleep>>,
     clock: RequestClock,
     first_delta_at: Option<Instant>,
     attempts: u32,
@@ -101,6 +105,7 @@ impl CompletionStream {
             truncated_bytes: None,
             timeouts,
             total_deadline: clock.deadline(timeouts.total),
+            read_deadline: Box::pin(sleep_until(clock.deadline(timeouts.total).into())),
             clock,
             first_delta_at: None,
             attempts,
@@ -190,7 +195,14 @@ impl CompletionStream {
         };
         let idle_deadline = saturating_add(Instant::now(), self.timeouts.idle);
         let deadline = idle_deadline.min(self.total_deadline);
-        match timeout_at(deadline.into(), response.chunk()).await {
+        self.read_deadline.as_mut().reset(deadline.into());
+        // The chunk first, as `timeout_at` would: a chunk that is ready wins over the timer.
+        let read = tokio::select! {
+            biased;
+            chunk = response.chunk() => Ok(chunk),
+            () = self.read_deadline.as_mut() => Err(()),
+        };
+        match read {
             Ok(Ok(Some(bytes))) => Read::Chunk(bytes),
             Ok(Ok(None)) => Read::End,
             Ok(Err(error)) => Read::Failed(ProviderError {
