@@ -4,6 +4,7 @@
 
 mod content;
 pub mod db;
+mod decimal;
 mod entity;
 mod error;
 mod grpc;

@@ -9,6 +9,7 @@ use colloquy_records::time::{duration_to_proto, timestamp_to_proto};
 use colloquy_records::{CompletionStatus, ProviderKind};
 
 use crate::content::{message_from_json, messages_from_json};
+use crate::decimal::decimal_text;
 use crate::entity::{conversation_cost, platform, turn, turn_cost, usage};
 use crate::error::StoreError;
 use crate::query::{ConversationView, CostGroup, TurnView, UsageView};
@@ -210,10 +211,10 @@ pub fn cost_group(group: CostGroup) -> pb::CostGroup {
         cost: group
             .costs
             .into_iter()
-            .map(|(currency, total)| money(total.normalize().to_string(), currency))
+            .map(|(currency, total)| money(decimal_text(total), currency))
             .collect(),
         unpriced_turns: group.unpriced_turns,
-        provider_cost: group.provider_cost.normalize().to_string(),
+        provider_cost: decimal_text(group.provider_cost),
     }
 }
 

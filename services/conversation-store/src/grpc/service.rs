@@ -9,6 +9,7 @@ use colloquy_records::{CompletionRecord, RecordLimits};
 use prost::Message;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,10 +67,11 @@ impl StoreService {
 /// so a retried record always hashes the same.
 fn fingerprint(record: &CompletionRecord) -> String {
     let bytes = pb::CompletionRecord::from(record.clone()).encode_to_vec();
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(bytes) {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 #[tonic::async_trait]

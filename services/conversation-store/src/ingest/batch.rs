@@ -14,8 +14,9 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use super::rows::{ConversationTotals, cost_row, decimal_text, parse_decimal, turn_row, usage_row};
+use super::rows::{ConversationTotals, cost_row, parse_decimal, turn_row, usage_row};
 use super::{Ack, Job};
+use crate::decimal::decimal_text;
 use crate::entity::{
     conversation, conversation_cost, conversation_label, platform, turn, turn_cost, usage,
 };

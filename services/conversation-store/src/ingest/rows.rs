@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 
 use crate::content::{message_to_json, messages_to_json};
+use crate::decimal::decimal_text;
 use crate::entity::{conversation, turn, turn_cost, usage};
 use crate::error::StoreError;
 use crate::prices::TurnPricing;
@@ -21,10 +22,6 @@ pub fn tokens(value: u64) -> i64 {
 
 fn micros(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-pub fn decimal_text(value: Decimal) -> String {
-    value.normalize().to_string()
 }
 
 pub fn parse_decimal(text: &str, what: &str) -> Result<Decimal, StoreError> {

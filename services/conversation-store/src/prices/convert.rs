@@ -8,11 +8,8 @@ use colloquy_records::time::timestamp_to_proto;
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::{NotSet, Set};
 
+use crate::decimal::decimal_text;
 use crate::entity::price;
-
-fn decimal_text(value: Decimal) -> String {
-    value.normalize().to_string()
-}
 
 fn parse(text: &str, column: &str, id: i64) -> Result<Decimal, String> {
     Decimal::from_str(text)
