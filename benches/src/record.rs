@@ -29,6 +29,7 @@ pub fn completion(conversation_id: &str, index: u64) -> pb::CompletionRecord {
             "Order 1042 shipped yesterday and should arrive on Friday.",
         )),
         summary: Some(summary(index, usage(input, output))),
+        ..Default::default()
     }
 }
 
@@ -90,5 +91,6 @@ fn summary(index: u64, usage: common::Usage) -> common::CompletionSummary {
             }),
         }),
         error: None,
+        usage_unknown: false,
     }
 }

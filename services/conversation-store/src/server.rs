@@ -101,7 +101,9 @@ impl App {
         if let Some(tls) = self.tls.clone() {
             server = server.tls_config(tls)?;
         }
-        let store = ConversationStoreServer::new(service).max_decoding_message_size(64 << 20);
+        let store = ConversationStoreServer::new(service)
+            .max_decoding_message_size(self.settings.limits.max_request_bytes)
+            .max_encoding_message_size(self.settings.limits.max_request_bytes);
         server
             .add_service(health_service)
             .add_service(reflection)

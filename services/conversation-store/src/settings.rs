@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use colloquy_access::{TlsSettings, TokenSource};
-use colloquy_records::RecordLimits;
+use colloquy_records::{MAX_RECORD_MESSAGE_BYTES, RecordLimits};
 use serde::Deserialize;
 
 /// Environment variable naming the settings file, when `--config` is not given.
@@ -19,6 +19,7 @@ pub struct Settings {
     /// Address the gRPC server listens on.
     pub listen: SocketAddr,
     pub database: DatabaseSettings,
+    #[serde(default)]
     pub limits: LimitSettings,
     pub ingest: IngestSettings,
     /// `text` or `json` log lines.
@@ -51,13 +52,34 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
 }
 
+/// Size limits on what callers send. The defaults are the records crate's, which the gateway
+/// uses too, so a record the gateway accepted fits the store.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
-    /// Largest text of one message, in bytes.
+    /// Largest text of one message, in bytes; longer text is stored cut, with a flag.
     pub max_message_bytes: usize,
-    /// Longest id, name, identifier or label, in bytes.
+    /// Longest id, name, identifier, label key or label value, in bytes.
     pub max_identifier_bytes: usize,
+    /// Most labels on one record.
+    pub max_labels: usize,
+    /// Most bytes of one record's label keys and values together.
+    pub max_labels_bytes: usize,
+    /// Largest gRPC request the store decodes (a record with all its messages).
+    pub max_request_bytes: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let limits = RecordLimits::default();
+        Self {
+            max_message_bytes: limits.max_message_bytes,
+            max_identifier_bytes: limits.max_identifier_bytes,
+            max_labels: limits.max_labels,
+            max_labels_bytes: limits.max_labels_bytes,
+            max_request_bytes: MAX_RECORD_MESSAGE_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,10 +100,6 @@ log_format = "text"
 [database]
 url = "sqlite://./data/colloquy.db?mode=rwc"
 max_connections = 8
-
-[limits]
-max_message_bytes = 1048576
-max_identifier_bytes = 512
 
 [ingest]
 max_batch = 256
@@ -138,8 +156,16 @@ impl Settings {
         if self.ingest.max_batch == 0 || self.ingest.writers == 0 {
             bail!("ingest.max_batch and ingest.writers must be at least 1");
         }
-        if self.limits.max_message_bytes == 0 || self.limits.max_identifier_bytes == 0 {
-            bail!("limits.max_message_bytes and limits.max_identifier_bytes must be at least 1");
+        let limits = &self.limits;
+        for (key, value) in [
+            ("limits.max_message_bytes", limits.max_message_bytes),
+            ("limits.max_identifier_bytes", limits.max_identifier_bytes),
+            ("limits.max_labels_bytes", limits.max_labels_bytes),
+            ("limits.max_request_bytes", limits.max_request_bytes),
+        ] {
+            if value == 0 {
+                bail!("{key} must be at least 1");
+            }
         }
         Ok(())
     }
@@ -148,6 +174,8 @@ impl Settings {
         RecordLimits {
             max_message_bytes: self.limits.max_message_bytes,
             max_identifier_bytes: self.limits.max_identifier_bytes,
+            max_labels: self.limits.max_labels,
+            max_labels_bytes: self.limits.max_labels_bytes,
         }
     }
 }

@@ -60,6 +60,9 @@ pub struct GatewayMetrics {
     provider_cost: Family<CostLabels, Counter<f64, AtomicU64>>,
     outbox_depth: Gauge,
     outbox_lag_seconds: Gauge<f64, AtomicU64>,
+    outbox_rejected: Gauge,
+    outbox_writable: Gauge,
+    records_rejected: Counter,
 }
 
 impl GatewayMetrics {
@@ -74,6 +77,9 @@ impl GatewayMetrics {
             provider_cost: Family::default(),
             outbox_depth: Gauge::default(),
             outbox_lag_seconds: Gauge::default(),
+            outbox_rejected: Gauge::default(),
+            outbox_writable: Gauge::default(),
+            records_rejected: Counter::default(),
         };
         let registry = registry.sub_registry_with_prefix("colloquy_gateway");
         registry.register(
@@ -115,6 +121,21 @@ impl GatewayMetrics {
             "outbox_lag_seconds",
             "Age of the oldest record waiting for the store",
             metrics.outbox_lag_seconds.clone(),
+        );
+        registry.register(
+            "outbox_rejected",
+            "Records the store refused for good, kept in the outbox's rejected table",
+            metrics.outbox_rejected.clone(),
+        );
+        registry.register(
+            "outbox_writable",
+            "1 while the outbox takes writes; 0 while its disk fails and completions are refused",
+            metrics.outbox_writable.clone(),
+        );
+        registry.register(
+            "records_rejected",
+            "Records the store refused for good since the gateway started",
+            metrics.records_rejected.clone(),
         );
         Arc::new(metrics)
     }
@@ -177,9 +198,21 @@ impl GatewayMetrics {
             .inc();
     }
 
-    pub fn outbox(&self, depth: u64, lag: Duration) {
+    pub fn outbox(&self, depth: u64, lag: Duration, rejected: Option<u64>) {
         self.outbox_depth
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
         self.outbox_lag_seconds.set(lag.as_secs_f64());
+        if let Some(rejected) = rejected {
+            self.outbox_rejected
+                .set(i64::try_from(rejected).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub fn outbox_writable(&self, writable: bool) {
+        self.outbox_writable.set(i64::from(writable));
+    }
+
+    pub fn record_rejected(&self) {
+        self.records_rejected.inc();
     }
 }

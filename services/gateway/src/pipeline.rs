@@ -25,8 +25,8 @@ use crate::events::{self, StartedInfo};
 use crate::fallback::{self, Failed, Opened};
 use crate::history::{self, History};
 use crate::interrupt::{Interruption, interruption};
+use crate::ledger::{Ledger, Place};
 use crate::platforms::{PlatformRegistry, ResolvedPlatform};
-use crate::records_sink;
 use crate::status::GatewayError;
 use crate::turn::{Turn, cancelled_summary, redact_summary};
 use crate::validate::validate;
@@ -53,8 +53,10 @@ pub struct Gateway {
     pub client: ProviderClient,
     pub store: ConversationStoreClient<TokenChannel>,
     /// Holds every record durably until the store acknowledged it.
-    pub outbox: Arc<colloquy_outbox::Outbox>,
+    pub ledger: Ledger,
     pub metrics: Arc<crate::metrics::GatewayMetrics>,
+    /// What requests and records must fit.
+    pub limits: colloquy_records::RecordLimits,
     /// Turns true when running completions are to be cancelled (shutdown grace passed).
     pub stop: watch::Receiver<bool>,
 }
@@ -77,7 +79,7 @@ impl Gateway {
         let clock = RequestClock::now();
         let request_id = Uuid::now_v7().to_string();
         tracing::Span::current().record("request_id", request_id.as_str());
-        let chat = validate(request)?;
+        let chat = validate(request, &self.limits)?;
         let primary = self.registry.get(&chat.platform).cloned().ok_or_else(|| {
             let known = self.registry.names().collect::<Vec<_>>().join(", ");
             FieldError::new(
@@ -117,9 +119,10 @@ impl Gateway {
             deadline,
         };
         crate::telemetry::record_request(&turn.model, &turn.conversation_id);
-        // The completion's place in the outbox is taken before the provider is called, so a
-        // full outbox refuses the request instead of leaving a completion without a record.
-        let admission = records_sink::admit(&self.outbox)?;
+        // The completion is admitted to the outbox, durably, before the provider is called: a
+        // full or failing outbox refuses the request instead of leaving a completion without a
+        // record, and a gateway that dies from here on still leaves one.
+        let admission = self.ledger.admit(turn.interrupted_record()).await?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (ready_tx, ready_rx) = oneshot::channel();
         let gateway = Arc::clone(self);
@@ -140,7 +143,7 @@ impl Gateway {
     async fn run(
         &self,
         mut turn: Turn,
-        admission: colloquy_outbox::Admission,
+        admission: Place,
         tx: EventSender,
         ready: oneshot::Sender<Result<(), GatewayError>>,
     ) {
@@ -217,11 +220,12 @@ impl Gateway {
         let output = keep_content.then(|| answer.finish());
         // The record is on disk before the terminal event goes out: a caller that saw its
         // stream end can count on the record reaching the store.
-        records_sink::keep(
-            admission,
-            turn.record(&platform, model, output, summary.clone()),
-        )
-        .await;
+        self.ledger
+            .keep(
+                admission,
+                turn.record(&platform, model, output, summary.clone()),
+            )
+            .await;
         let terminal = Ok(events::terminal(summary));
         if was_cancelled {
             // The caller is gone or out of time; the terminal goes out only if there is room.
@@ -240,7 +244,7 @@ impl Gateway {
         &self,
         turn: &Turn,
         not_started: NotStarted,
-        admission: colloquy_outbox::Admission,
+        admission: Place,
         ready: oneshot::Sender<Result<(), GatewayError>>,
     ) {
         let (summary, platform, model, error) = match not_started {
@@ -274,7 +278,9 @@ impl Gateway {
         self.observe(&platform, &model, &summary);
         self.metrics
             .error(&platform.platform.name, error.code().label());
-        records_sink::keep(admission, turn.record(&platform, model, None, summary)).await;
+        self.ledger
+            .keep(admission, turn.record(&platform, model, None, summary))
+            .await;
         let _ = ready.send(Err(error));
     }
 }

@@ -16,10 +16,10 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+use crate::ledger::{self, Ledger};
 use crate::metrics::GatewayMetrics;
 use crate::pipeline::Gateway;
 use crate::platforms::PlatformRegistry;
-use crate::records_sink;
 use crate::service::ChatService;
 use crate::settings::Settings;
 use crate::store_client;
@@ -43,12 +43,13 @@ pub async fn serve(
     let store = store_client::connect(&settings)?;
     let caller_token = BearerToken::load(&settings.auth, "auth")?;
     let tls = server_tls(&settings.tls, "tls")?;
-    let outbox = records_sink::open(&settings.outbox).with_context(|| {
+    let ledger = Ledger::open(&settings.outbox, settings.record_limits()).with_context(|| {
         format!(
             "outbox.path: cannot open {}",
             settings.outbox.path.display()
         )
     })?;
+    let outbox = Arc::clone(ledger.outbox());
     let mut metrics_registry = Registry::default();
     let metrics = GatewayMetrics::register(&mut metrics_registry);
     let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
@@ -66,7 +67,7 @@ pub async fn serve(
         ));
     }
     let (delivery_stop, delivery_stopped) = oneshot::channel::<()>();
-    let delivery = records_sink::spawn_delivery(
+    let delivery = ledger::spawn_delivery(
         Arc::clone(&outbox),
         Arc::clone(&metrics),
         store.clone(),
@@ -81,14 +82,45 @@ pub async fn serve(
         registry,
         client,
         store,
-        outbox,
-        metrics,
+        ledger,
+        limits: settings.record_limits(),
+        metrics: Arc::clone(&metrics),
         stop: stop_rx,
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<ChatGatewayServer<ChatService>>().await;
-    health.set_service_status("", ServingStatus::Serving).await;
+    // SERVING while the outbox takes writes: a disk that fails refuses every completion, and
+    // the probes should say so. Draining (below) ends it.
+    let (draining_flag, draining_seen) = watch::channel(false);
+    let outbox_health = {
+        let health = health.clone();
+        let outbox = Arc::clone(&outbox);
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            ledger::watch_health(&outbox, metrics, |writable| {
+                let health = health.clone();
+                let draining = *draining_seen.borrow();
+                async move {
+                    if draining {
+                        return;
+                    }
+                    let status = if writable {
+                        ServingStatus::Serving
+                    } else {
+                        ServingStatus::NotServing
+                    };
+                    health
+                        .set_service_status(
+                            <ChatGatewayServer<ChatService> as tonic::server::NamedService>::NAME,
+                            status,
+                        )
+                        .await;
+                    health.set_service_status("", status).await;
+                }
+            })
+            .await
+        })
+    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(colloquy_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -103,6 +135,7 @@ pub async fn serve(
     let drain = async move {
         shutdown.await;
         tracing::info!("shutdown requested: draining");
+        draining_flag.send_replace(true);
         health
             .set_not_serving::<ChatGatewayServer<ChatService>>()
             .await;
@@ -123,7 +156,8 @@ pub async fn serve(
             .add_service(health_service)
             .add_service(reflection)
             .add_service(InterceptedService::new(
-                ChatGatewayServer::new(ChatService::new(gateway)),
+                ChatGatewayServer::new(ChatService::new(gateway))
+                    .max_decoding_message_size(settings.limits.max_request_bytes),
                 RequireToken::new(caller_token),
             ))
             .serve_with_incoming_shutdown(incoming, drain),
@@ -150,6 +184,7 @@ pub async fn serve(
         }
     }
     drop(serving);
+    outbox_health.abort();
     // Every completion has ended and written its record; deliver what the flush allows and
     // leave the rest on disk for the next start.
     let _ = delivery_stop.send(());

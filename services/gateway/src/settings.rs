@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use colloquy_access::{TlsSettings, TokenSource};
-use colloquy_records::ProviderKind;
+use colloquy_records::{MAX_RECORD_MESSAGE_BYTES, ProviderKind, RecordLimits};
 use serde::Deserialize;
 
 /// Prefix of the environment variables that override the file (`COLLOQUY_GATEWAY__LISTEN`).
@@ -55,6 +55,9 @@ pub struct Settings {
     /// The durable outbox of completion records.
     #[serde(default)]
     pub outbox: OutboxSettings,
+    /// Size limits of requests and records.
+    #[serde(default)]
+    pub limits: LimitSettings,
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsSettings,
@@ -98,6 +101,39 @@ pub struct OutboxSettings {
     pub max_backoff_ms: u64,
     /// At shutdown, how long to keep delivering before leaving records for the next start.
     pub flush_timeout_ms: u64,
+}
+
+/// Size limits. The record limits default to the records crate's, which the store uses too,
+/// so what the gateway accepts, the store keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Largest `ChatRequest` the gateway decodes, in bytes (prompt, tools and all).
+    pub max_request_bytes: usize,
+    /// Largest text of one message kept in a record; longer text is recorded cut, with a flag.
+    pub max_message_bytes: usize,
+    /// Longest platform, model, tenant, user, conversation id, label key or label value.
+    pub max_identifier_bytes: usize,
+    /// Most labels on one request.
+    pub max_labels: usize,
+    /// Most bytes of one request's label keys and values together.
+    pub max_labels_bytes: usize,
+    /// Largest message exchanged with the store: a record sent, a conversation history read.
+    pub max_store_message_bytes: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let records = RecordLimits::default();
+        Self {
+            max_request_bytes: 4 << 20,
+            max_message_bytes: records.max_message_bytes,
+            max_identifier_bytes: records.max_identifier_bytes,
+            max_labels: records.max_labels,
+            max_labels_bytes: records.max_labels_bytes,
+            max_store_message_bytes: MAX_RECORD_MESSAGE_BYTES,
+        }
+    }
 }
 
 /// What a full outbox does to new completions.
@@ -246,6 +282,16 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The limits records are checked and cut to.
+    pub fn record_limits(&self) -> RecordLimits {
+        RecordLimits {
+            max_message_bytes: self.limits.max_message_bytes,
+            max_identifier_bytes: self.limits.max_identifier_bytes,
+            max_labels: self.limits.max_labels,
+            max_labels_bytes: self.limits.max_labels_bytes,
+        }
+    }
+
     /// Checks what deserialization cannot: consistency across keys. The error names the key.
     pub fn validate(&self) -> Result<(), SettingsError> {
         if !["http://", "https://", "dns:///"]
@@ -271,6 +317,21 @@ impl Settings {
                 "outbox.delivery_batch",
                 "must be at least 1",
             ));
+        }
+        let limits = &self.limits;
+        for (key, value) in [
+            ("limits.max_request_bytes", limits.max_request_bytes),
+            ("limits.max_message_bytes", limits.max_message_bytes),
+            ("limits.max_identifier_bytes", limits.max_identifier_bytes),
+            ("limits.max_labels_bytes", limits.max_labels_bytes),
+            (
+                "limits.max_store_message_bytes",
+                limits.max_store_message_bytes,
+            ),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be at least 1"));
+            }
         }
         if self.platforms.is_empty() {
             return Err(SettingsError::invalid(

@@ -43,6 +43,10 @@ pub enum GatewayError {
     /// left without a record.
     #[error("{0}")]
     OutboxFull(String),
+    /// The outbox cannot write to its disk; the completion is refused before its provider is
+    /// called, since its record could not be kept.
+    #[error("{0}")]
+    OutboxUnavailable(String),
     /// Something the gateway itself got wrong.
     #[error("internal error: {0}")]
     Internal(String),
@@ -129,6 +133,7 @@ impl GatewayError {
             Self::ShuttingDown => ErrorCode::Unavailable,
             Self::Cancelled(_) => ErrorCode::Cancelled,
             Self::OutboxFull(_) => ErrorCode::ResourceExhausted,
+            Self::OutboxUnavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

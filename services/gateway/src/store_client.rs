@@ -25,10 +25,14 @@ pub fn connect(settings: &Settings) -> anyhow::Result<ConversationStoreClient<To
         // Lazy, so the gateway starts (and streams) while the store is still coming up.
         None => endpoint(&settings.store_url, settings, None)?.connect_lazy(),
     };
-    Ok(ConversationStoreClient::with_interceptor(
-        channel,
-        AttachToken::new(token.as_ref()),
-    ))
+    // Records and conversation histories can be as large as the store accepts, far past
+    // tonic's default of 4 MiB.
+    let limit = settings.limits.max_store_message_bytes;
+    Ok(
+        ConversationStoreClient::with_interceptor(channel, AttachToken::new(token.as_ref()))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+    )
 }
 
 /// `tls_domain` is the name the store's certificate must carry when the URL holds an address.

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use colloquy_providers::{
     ProviderRequest, RequestClock, cancelled_error, summary_before_first_byte,
 };
-use colloquy_records::{CompletionRecord, CompletionStatus, CompletionSummary, Message};
+use colloquy_records::{
+    CompletionError, CompletionRecord, CompletionStatus, CompletionSummary, Message, Timing,
+};
+use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::history::History;
@@ -94,9 +97,47 @@ impl Turn {
             },
             output_message: output.filter(|_| keep_content),
             summary,
+            content_truncated: false,
+            content_bytes: 0,
         }
     }
+
+    /// The record the completion leaves if the gateway dies while it runs: written at
+    /// admission, before the provider is called, so it knows only the request. Its usage is
+    /// unknown, not zero.
+    pub fn interrupted_record(&self) -> CompletionRecord {
+        let summary = CompletionSummary {
+            status: CompletionStatus::Interrupted,
+            finish_reason: String::new(),
+            usage: Default::default(),
+            usage_unknown: true,
+            identifiers: Default::default(),
+            provider_cost: None,
+            provider_cost_currency: String::new(),
+            timing: Timing {
+                started_at: self.clock.started_at,
+                time_to_first_token: None,
+                total: Duration::ZERO,
+            },
+            error: Some(CompletionError {
+                code: INTERRUPTED.into(),
+                message: "the gateway stopped while the completion ran (a crash, a kill or a \
+                          lost node); what the provider billed is not known"
+                    .into(),
+                retryable: false,
+                retry_after: None,
+                http_status: None,
+            }),
+        };
+        let mut record = self.record(&self.primary, self.model.clone(), None, summary);
+        // Content is the completion's own record's to carry; the admission stays small.
+        record.input_messages.clear();
+        record
+    }
 }
+
+/// The error code of an interrupted completion.
+const INTERRUPTED: &str = "interrupted";
 
 /// Scrubs the platform's API key from a provider's error message.
 pub(crate) fn redact_summary(platform: &ResolvedPlatform, summary: &mut CompletionSummary) {
@@ -151,16 +192,19 @@ mod tests {
     }
 
     fn turn(registry: &PlatformRegistry, model: &str) -> Turn {
-        let chat = crate::validate::validate(pb::ChatRequest {
-            platform: "chat".into(),
-            model: model.into(),
-            messages: vec![common::Message {
-                role: common::Role::User as i32,
-                content: "hi".into(),
+        let chat = crate::validate::validate(
+            pb::ChatRequest {
+                platform: "chat".into(),
+                model: model.into(),
+                messages: vec![common::Message {
+                    role: common::Role::User as i32,
+                    content: "hi".into(),
+                    ..Default::default()
+                }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        })
+            },
+            &colloquy_records::RecordLimits::default(),
+        )
         .unwrap();
         Turn {
             chat,

@@ -5,14 +5,11 @@ use std::collections::BTreeMap;
 
 use colloquy_proto::gateway::v1 as pb;
 use colloquy_providers::{ProviderRequest, ResponseFormat, ToolChoice, ToolSpec};
-use colloquy_records::{FieldError, Message};
+use colloquy_records::{FieldError, Message, RecordLimits};
 use serde_json::{Map, Value};
 
 use pb::response_format::Format;
 use pb::tool_choice::{Choice, Mode};
-
-/// Longest platform name, model, tenant, user, conversation id or label accepted.
-const MAX_NAME_BYTES: usize = 256;
 
 /// A request that passed validation; nothing resolved against configuration yet.
 #[derive(Debug, Clone)]
@@ -32,16 +29,21 @@ pub struct ValidatedChat {
     pub parameters: ProviderRequest,
 }
 
-/// Validates `request`.
-pub fn validate(request: pb::ChatRequest) -> Result<ValidatedChat, FieldError> {
+/// Validates `request` against `limits`, the same the store checks records against: names
+/// that are too long or hold a NUL character, and label sets that are too large, are refused
+/// here, before any provider is called.
+pub fn validate(
+    request: pb::ChatRequest,
+    limits: &RecordLimits,
+) -> Result<ValidatedChat, FieldError> {
     let platform = request.platform.trim().to_string();
     if platform.is_empty() {
         return Err(FieldError::new("platform", "is required"));
     }
-    short("platform", &platform)?;
-    short("model", &request.model)?;
-    short("tenant", &request.tenant)?;
-    short("user", &request.user)?;
+    limits.check_name("platform", &platform)?;
+    limits.check_name("model", &request.model)?;
+    limits.check_name("tenant", &request.tenant)?;
+    limits.check_name("user", &request.user)?;
     let conversation_id = match request.conversation_id {
         Some(id) if id.trim().is_empty() => {
             return Err(FieldError::new(
@@ -50,22 +52,12 @@ pub fn validate(request: pb::ChatRequest) -> Result<ValidatedChat, FieldError> {
             ));
         }
         Some(id) => {
-            short("conversation_id", &id)?;
+            limits.check_name("conversation_id", &id)?;
             Some(id)
         }
         None => None,
     };
-    for (key, value) in &request.labels {
-        if key.trim().is_empty() {
-            return Err(FieldError::new("labels", "a label key is empty"));
-        }
-        // The field is named only when there is something to report.
-        if key.len().max(value.len()) > MAX_NAME_BYTES {
-            let field = format!("labels[{key:.32}]");
-            short(&field, key)?;
-            short(&field, value)?;
-        }
-    }
+    limits.check_labels(&request.labels)?;
     if request.messages.is_empty() {
         return Err(FieldError::new(
             "messages",
@@ -105,19 +97,6 @@ pub fn validate(request: pb::ChatRequest) -> Result<ValidatedChat, FieldError> {
         labels: request.labels,
         parameters,
     })
-}
-
-fn short(field: &str, value: &str) -> Result<(), FieldError> {
-    if value.len() > MAX_NAME_BYTES {
-        return Err(FieldError::new(
-            field,
-            format!(
-                "is {} bytes, over the limit of {MAX_NAME_BYTES}",
-                value.len()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 fn apply_parameters(p: pb::Parameters, out: &mut ProviderRequest) -> Result<(), FieldError> {
@@ -312,12 +291,14 @@ mod tests {
     }
 
     fn field_of(request: pb::ChatRequest) -> String {
-        validate(request).unwrap_err().field
+        validate(request, &RecordLimits::default())
+            .unwrap_err()
+            .field
     }
 
     #[test]
     fn accepts_a_minimal_request() {
-        let chat = validate(request()).unwrap();
+        let chat = validate(request(), &RecordLimits::default()).unwrap();
         assert_eq!(chat.platform, "openai");
         assert_eq!(chat.messages.len(), 1);
         assert!(chat.parameters.user.is_none());
@@ -406,6 +387,37 @@ mod tests {
     }
 
     #[test]
+    fn names_with_nul_and_label_floods_are_refused() {
+        assert_eq!(
+            field_of(pb::ChatRequest {
+                tenant: "acme\0".into(),
+                ..request()
+            }),
+            "tenant"
+        );
+        assert_eq!(
+            field_of(pb::ChatRequest {
+                model: "gpt\0".into(),
+                ..request()
+            }),
+            "model"
+        );
+        let flood = (0..100_000)
+            .map(|i| (format!("key-{i}"), "value".to_string()))
+            .collect();
+        assert_eq!(
+            field_of(pb::ChatRequest {
+                labels: flood,
+                ..request()
+            }),
+            "labels"
+        );
+        let mut message = request();
+        message.messages[0].content = "NUL\0 in text is fine".into();
+        assert!(validate(message, &RecordLimits::default()).is_ok());
+    }
+
+    #[test]
     fn converts_extra_fields_to_json() {
         use prost_types::{Struct, Value as V, value::Kind};
         let inner = Struct {
@@ -440,13 +452,16 @@ mod tests {
             ]
             .into(),
         };
-        let chat = validate(pb::ChatRequest {
-            parameters: Some(pb::Parameters {
-                extra: Some(extra),
-                ..Default::default()
-            }),
-            ..request()
-        })
+        let chat = validate(
+            pb::ChatRequest {
+                parameters: Some(pb::Parameters {
+                    extra: Some(extra),
+                    ..Default::default()
+                }),
+                ..request()
+            },
+            &RecordLimits::default(),
+        )
         .unwrap();
         assert_eq!(
             Value::Object(chat.parameters.extra),

@@ -1,23 +1,27 @@
-//! The delivery worker: sends the oldest pending records to the store, removes each one the
-//! store acknowledged, sets aside the ones it refused for good, and backs off exponentially
-//! with jitter while the store is unreachable.
+//! The delivery worker: sends the oldest pending records to their target, removes each one
+//! the target acknowledged, sets aside the ones it refused for good, and backs off with
+//! jitter after every failure (an unreachable store, a journal that cannot be read or
+//! written), so nothing spins.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use colloquy_proto::store::v1 as pb;
+use bytes::Bytes;
+use colloquy_backoff::Backoff;
 use tokio::task::JoinSet;
 
-use crate::outbox::{Outbox, decode_entry, entry_age, now_micros};
+use crate::entry::Entry;
+use crate::journal::Stored;
+use crate::outbox::Outbox;
 
 /// Where records go.
 pub trait RecordTarget: Clone + Send + Sync + 'static {
-    /// Delivers one record; `trace_context` is the W3C `traceparent` of the completion that
-    /// produced it, when it was traced.
+    /// Delivers one payload as it was stored; `trace_context` is the W3C `traceparent` of the
+    /// completion that produced it, when it was traced.
     fn deliver(
         &self,
-        record: pb::CompletionRecord,
+        payload: Bytes,
         trace_context: Option<String>,
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
@@ -27,7 +31,7 @@ pub enum DeliveryError {
     /// Worth retrying: the store is down, overloaded or shutting down.
     #[error("{0}")]
     Transient(String),
-    /// The store will never accept this record.
+    /// The target will never accept this record.
     #[error("{0}")]
     Rejected(String),
 }
@@ -54,58 +58,48 @@ impl Default for DeliverySettings {
     }
 }
 
-/// Full jitter in the upper half: between half the backoff and all of it.
-fn jittered(backoff: Duration) -> Duration {
-    let half = backoff / 2;
-    let spread = u64::try_from(half.as_micros()).unwrap_or(u64::MAX).max(1);
-    // The clock's low bits are random enough to spread retries of many gateways apart.
-    half + Duration::from_micros(now_micros().wrapping_mul(6_364_136_223_846_793_005) % spread)
-}
-
 struct Round {
     delivered: Vec<u64>,
     rejected: Vec<u64>,
     transient: Option<String>,
 }
 
-async fn send_round<T: RecordTarget>(target: &T, batch: Vec<(u64, Vec<u8>)>) -> Round {
+async fn send_round<T: RecordTarget>(target: &T, batch: Vec<Stored>) -> Round {
     let mut round = Round {
         delivered: Vec::new(),
         rejected: Vec::new(),
         transient: None,
     };
     let mut calls = JoinSet::new();
-    for (key, entry) in batch {
-        match decode_entry(key, &entry) {
-            Ok((record, trace_context)) => {
+    for stored in batch {
+        match stored {
+            Ok(Entry {
+                key,
+                payload,
+                trace_context,
+                ..
+            }) => {
                 let target = target.clone();
-                calls.spawn(async move {
-                    let record_id = record.record_id.clone();
-                    (key, record_id, target.deliver(record, trace_context).await)
-                });
+                calls.spawn(async move { (key, target.deliver(payload, trace_context).await) });
             }
-            Err(error) => {
-                tracing::error!(%error, "unreadable outbox entry set aside");
+            Err(key) => {
+                tracing::error!(key, "unreadable outbox entry set aside");
                 round.rejected.push(key);
             }
         }
     }
     while let Some(joined) = calls.join_next().await {
-        let (key, record_id, outcome) = match joined {
+        let (key, outcome) = match joined {
             Ok(call) => call,
             Err(error) => {
                 // The record stays pending; backing off keeps a failing call from spinning.
-                tracing::error!(%error, "a delivery call failed");
                 round.transient = Some(format!("a delivery call failed: {error}"));
                 continue;
             }
         };
         match outcome {
             Ok(()) => round.delivered.push(key),
-            Err(DeliveryError::Rejected(reason)) => {
-                tracing::error!(%record_id, %reason, "conversation store refused record; kept in the outbox's rejected table");
-                round.rejected.push(key);
-            }
+            Err(DeliveryError::Rejected(_)) => round.rejected.push(key),
             Err(DeliveryError::Transient(reason)) => round.transient = Some(reason),
         }
     }
@@ -121,8 +115,10 @@ pub async fn deliver_pending<T: RecordTarget>(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let backoff = Backoff::new(settings.initial_backoff, settings.max_backoff);
+    let journal = outbox.journal();
     let mut stop_at: Option<Instant> = None;
-    let mut backoff = settings.initial_backoff;
+    let mut failures = 0u32;
     loop {
         if stop_at.is_some_and(|deadline| Instant::now() >= deadline) {
             tracing::warn!(
@@ -131,52 +127,55 @@ pub async fn deliver_pending<T: RecordTarget>(
             );
             return;
         }
-        let batch = match outbox.journal.oldest(settings.batch).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the outbox");
-                tokio::time::sleep(settings.max_backoff).await;
+        let failure = match journal.oldest(settings.batch).await {
+            Err(error) => Some(format!("cannot read the outbox: {error}")),
+            Ok(batch) if batch.is_empty() => {
+                if stop_at.is_some() {
+                    return;
+                }
+                tokio::select! {
+                    () = outbox.wake.notified() => {}
+                    () = &mut shutdown => stop_at = Some(Instant::now() + settings.flush_timeout),
+                }
                 continue;
             }
-        };
-        if batch.is_empty() {
-            if stop_at.is_some() {
-                return;
-            }
-            tokio::select! {
-                () = outbox.wake.notified() => {}
-                () = &mut shutdown => stop_at = Some(Instant::now() + settings.flush_timeout),
-            }
-            continue;
-        }
-
-        // The batch is oldest first: its first entry says how long records have waited.
-        let lag = batch
-            .first()
-            .map(|(_, entry)| entry_age(entry))
-            .unwrap_or_default();
-        let round = send_round(&target, batch).await;
-        let removed = (round.delivered.len() + round.rejected.len()) as u64;
-        if removed > 0 {
-            match outbox.journal.remove(round.delivered, round.rejected).await {
-                Ok(()) => outbox.removed(removed),
-                Err(error) => {
-                    tracing::error!(%error, "cannot remove delivered records; they will be sent again")
+            Ok(batch) => {
+                // The batch is oldest first: its first entry says how long records have waited.
+                let lag = batch
+                    .first()
+                    .and_then(|e| e.as_ref().ok())
+                    .map(Entry::age)
+                    .unwrap_or_default();
+                let round = send_round(&target, batch).await;
+                let removed = !round.delivered.is_empty() || !round.rejected.is_empty();
+                let removal = match removed {
+                    true => journal.remove(round.delivered, round.rejected).await.err(),
+                    false => None,
+                };
+                match (round.transient, removal) {
+                    (_, Some(error)) => Some(format!(
+                        "cannot remove delivered records, they will be sent again: {error}"
+                    )),
+                    (Some(reason), None) => {
+                        tracing::warn!(
+                            depth = outbox.depth(),
+                            lag_ms = lag.as_millis() as u64,
+                            %reason,
+                            "conversation store unavailable; records wait in the outbox"
+                        );
+                        Some(reason)
+                    }
+                    (None, None) => None,
                 }
             }
-        }
-        let Some(reason) = round.transient else {
-            backoff = settings.initial_backoff;
+        };
+        let Some(reason) = failure else {
+            failures = 0;
             continue;
         };
-        tracing::warn!(
-            depth = outbox.depth(),
-            lag_ms = lag.as_millis() as u64,
-            retry_in_ms = backoff.as_millis() as u64,
-            %reason,
-            "conversation store unavailable; records wait in the outbox"
-        );
-        let pause = jittered(backoff);
+        failures = failures.saturating_add(1);
+        let pause = backoff.delay(failures);
+        tracing::debug!(%reason, retry_in_ms = pause.as_millis() as u64, "delivery paused");
         match stop_at {
             // Shutting down: never past the flush deadline, checked at the top of the loop.
             Some(deadline) => {
@@ -188,6 +187,5 @@ pub async fn deliver_pending<T: RecordTarget>(
                 () = &mut shutdown => stop_at = Some(Instant::now() + settings.flush_timeout),
             },
         }
-        backoff = (backoff * 2).min(settings.max_backoff);
     }
 }

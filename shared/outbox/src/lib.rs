@@ -1,19 +1,24 @@
-//! The gateway's durable outbox. Every completion record is committed to an embedded on-disk
-//! store before the gateway forgets the completion; a delivery worker sends pending records
-//! to the conversation store and removes each only once the store acknowledged it.
+//! The gateway's durable outbox. A completion is admitted before its provider is called (its
+//! admission, holding the record to deliver should the completion never report back, is on
+//! disk first), its own record replaces the admission before its terminal event goes out, and
+//! a delivery worker sends pending records to their target, removing each only once it was
+//! acknowledged. Payloads are opaque: the outbox knows ids, times and trace contexts, not
+//! records.
 //!
 //! The disk store is [redb](https://docs.rs/redb): an embedded, pure-Rust, crash-safe
 //! key-value store with ACID transactions and fsync'd commits, one file, no C toolchain, and
-//! actively maintained. The outbox needs nothing more than an ordered table it can append to
-//! and delete from, which is exactly redb's model; commits are grouped so that many
-//! completions share one fsync.
+//! actively maintained. The outbox needs nothing more than ordered tables it can append to and
+//! delete from, which is exactly redb's model; commits are grouped so that many completions
+//! share one fsync.
 
 mod delivery;
+mod entry;
 mod journal;
 mod outbox;
-mod store_target;
+mod rejected;
 
 pub use delivery::{DeliveryError, DeliverySettings, RecordTarget, deliver_pending};
-pub use journal::JournalError;
+pub use entry::Entry;
+pub use journal::{Health, JournalError};
 pub use outbox::{Admission, Outbox, OutboxError, WhenFull};
-pub use store_target::StoreTarget;
+pub use rejected::{Counts, OutboxFile};

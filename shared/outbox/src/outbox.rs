@@ -1,16 +1,16 @@
-//! The bounded outbox: admission before a completion starts, a durable append when it ends,
-//! and the counts the delivery worker and operators watch.
+//! The bounded outbox: a durable admission before a completion calls its provider, the
+//! completion's record in its place when it ends, and the counts and health the gateway
+//! watches. The outbox stores opaque payloads; what they mean is the gateway's business.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use colloquy_proto::store::v1 as pb;
-use prost::Message;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
-use crate::journal::{Journal, JournalError};
+use crate::entry;
+use crate::journal::{Health, Journal, JournalError, Opened};
 
 /// What to do with a new completion when the outbox is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,92 +27,129 @@ pub enum OutboxError {
         "the outbox is full ({pending} records waiting for the conversation store, limit {capacity}); retry later"
     )]
     Full { pending: u64, capacity: u64 },
+    /// The journal cannot write (a full disk, an I/O error); it reopens by itself.
+    #[error("the outbox cannot write to disk ({reason}); completions are refused until it can")]
+    Unwritable { reason: String },
     #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error("outbox entry {key} is corrupt: {reason}")]
-    Corrupt { key: u64, reason: String },
 }
 
 pub struct Outbox {
-    pub(crate) journal: Journal,
-    depth: AtomicU64,
-    /// Completions admitted whose records are not written yet.
-    reserved: AtomicU64,
+    journal: Journal,
+    /// Admissions handed out and not settled yet.
+    running: AtomicU64,
     capacity: u64,
     when_full: WhenFull,
+    /// Admissions of an earlier run found at open.
+    recovered: u64,
     pub(crate) wake: Notify,
 }
 
-/// A completion's place in the outbox, taken before the provider is called. Dropping it
-/// unused gives the place back.
+/// A completion's durable place in the outbox, taken before its provider is called. It holds
+/// the record to deliver should the completion never report back; [`Admission::complete`]
+/// puts the completion's own record in its place. Dropped without that, the stored record is
+/// delivered as it is.
 pub struct Admission {
     outbox: Arc<Outbox>,
-    reserved: bool,
-}
-
-pub(crate) fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    key: u64,
+    settled: bool,
 }
 
 impl Outbox {
-    /// Opens the outbox file; records pending from an earlier run are delivered again.
+    /// Opens the outbox file. Records pending from an earlier run are delivered again, and its
+    /// admissions become pending as the records they hold.
     pub fn open(path: &Path, capacity: u64, when_full: WhenFull) -> Result<Arc<Self>, OutboxError> {
-        let (journal, pending) = Journal::open(path)?;
-        if pending > 0 {
-            tracing::info!(pending, path = %path.display(), "outbox holds records from an earlier run");
-        }
+        let Opened { journal, recovered } = Journal::open(path)?;
         Ok(Arc::new(Self {
             journal,
-            depth: AtomicU64::new(pending),
-            reserved: AtomicU64::new(0),
+            running: AtomicU64::new(0),
             capacity,
             when_full,
+            recovered,
             wake: Notify::new(),
         }))
     }
 
     /// Records waiting for the store.
     pub fn depth(&self) -> u64 {
-        self.depth.load(Ordering::Relaxed)
+        self.journal.depth()
+    }
+
+    /// Admissions of an earlier run found when the outbox was opened.
+    pub fn recovered(&self) -> u64 {
+        self.recovered
     }
 
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
 
-    /// Takes a place for a completion about to start.
-    pub fn admit(self: &Arc<Self>) -> Result<Admission, OutboxError> {
-        let reserved = self.reserved.fetch_add(1, Ordering::AcqRel) + 1;
-        let pending = self.depth() + reserved;
-        if pending > self.capacity {
+    /// Completions admitted and not ended yet.
+    pub fn running(&self) -> u64 {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Whether the journal takes writes, and changes to it.
+    pub fn health(&self) -> watch::Receiver<Health> {
+        self.journal.health()
+    }
+
+    /// Admits a completion: `fallback` (a record, with its trace context) is on disk when this
+    /// returns, and is what gets delivered if the completion never completes its admission.
+    pub async fn admit(
+        self: &Arc<Self>,
+        fallback: &[u8],
+        trace_context: Option<&str>,
+    ) -> Result<Admission, OutboxError> {
+        if let Health::Failing { reason } = &*self.journal.health().borrow() {
+            return Err(OutboxError::Unwritable {
+                reason: reason.clone(),
+            });
+        }
+        let running = self.running.fetch_add(1, Ordering::AcqRel) + 1;
+        let taken = self.depth() + running;
+        if taken > self.capacity {
             match self.when_full {
                 WhenFull::Refuse => {
-                    self.reserved.fetch_sub(1, Ordering::AcqRel);
+                    self.running.fetch_sub(1, Ordering::AcqRel);
                     return Err(OutboxError::Full {
                         pending: self.depth(),
                         capacity: self.capacity,
                     });
                 }
                 WhenFull::Serve => tracing::warn!(
-                    pending,
+                    pending = taken,
                     capacity = self.capacity,
                     "outbox over its limit; serving anyway"
                 ),
             }
         }
-        Ok(Admission {
-            outbox: Arc::clone(self),
-            reserved: true,
-        })
+        match self
+            .journal
+            .admit(entry::encode(fallback, trace_context))
+            .await
+        {
+            Ok(key) => Ok(Admission {
+                outbox: Arc::clone(self),
+                key,
+                settled: false,
+            }),
+            Err(error) => {
+                self.running.fetch_sub(1, Ordering::AcqRel);
+                Err(OutboxError::Unwritable {
+                    reason: error.to_string(),
+                })
+            }
+        }
     }
 
     /// How long the oldest pending record has waited.
     pub async fn oldest_age(&self) -> Result<Option<Duration>, OutboxError> {
         let oldest = self.journal.oldest(1).await?;
-        Ok(oldest.first().map(|(_, entry)| entry_age(entry)))
+        Ok(oldest
+            .first()
+            .and_then(|e| e.as_ref().ok())
+            .map(entry::Entry::age))
     }
 
     /// Records the store refused for good, kept apart for an operator.
@@ -120,85 +157,61 @@ impl Outbox {
         Ok(self.journal.rejected_count().await?)
     }
 
-    pub(crate) fn removed(&self, count: u64) {
-        let _ = self
-            .depth
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
-                Some(d.saturating_sub(count))
-            });
+    pub(crate) fn journal(&self) -> &Journal {
+        &self.journal
     }
 }
 
 impl Admission {
-    /// Writes the record durably; when this returns, a gateway crash can no longer lose it.
-    /// `trace_context` (a W3C `traceparent`) goes with it, so its delivery joins the
-    /// completion's trace.
-    pub async fn put(
-        mut self,
-        record: &pb::CompletionRecord,
-        trace_context: Option<&str>,
-    ) -> Result<(), OutboxError> {
-        let trace = trace_context
-            .map(str::as_bytes)
-            .filter(|t| t.len() <= usize::from(u8::MAX))
-            .unwrap_or_default();
-        let mut entry = Vec::with_capacity(9 + trace.len() + record.encoded_len());
-        entry.extend_from_slice(&now_micros().to_be_bytes());
-        entry.push(trace.len() as u8);
-        entry.extend_from_slice(trace);
-        record
-            .encode(&mut entry)
-            .map_err(|e| OutboxError::Corrupt {
-                key: 0,
-                reason: e.to_string(),
-            })?;
-        self.outbox.journal.append(entry).await?;
-        self.outbox.depth.fetch_add(1, Ordering::AcqRel);
-        self.release();
-        self.outbox.wake.notify_one();
-        Ok(())
+    /// The admission's key in the journal; the completion's record keeps it.
+    pub fn key(&self) -> u64 {
+        self.key
     }
 
-    fn release(&mut self) {
-        if std::mem::take(&mut self.reserved) {
-            self.outbox.reserved.fetch_sub(1, Ordering::AcqRel);
+    /// Puts the completion's `record` in place of the admission; when this returns `Ok`, a
+    /// gateway crash can no longer lose it. On failure the admission comes back with the
+    /// error, so the caller can try again: the record stays in memory meanwhile, and the
+    /// admission on disk still stands for it.
+    pub async fn complete(
+        mut self,
+        record: &[u8],
+        trace_context: Option<&str>,
+    ) -> Result<(), (Self, OutboxError)> {
+        let entry = entry::encode(record, trace_context);
+        match self.outbox.journal.complete(self.key, entry).await {
+            Ok(()) => {
+                self.settle();
+                self.outbox.wake.notify_one();
+                Ok(())
+            }
+            Err(error) => Err((self, error.into())),
+        }
+    }
+
+    fn settle(&mut self) {
+        if !std::mem::replace(&mut self.settled, true) {
+            self.outbox.running.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.release();
+        if self.settled {
+            return;
+        }
+        self.settle();
+        if self.outbox.journal.abandon(self.key) {
+            self.outbox.wake.notify_one();
+            tracing::warn!(
+                key = self.key,
+                "a completion ended without its record; the record of its admission is delivered instead"
+            );
+        } else {
+            tracing::error!(
+                key = self.key,
+                "a completion ended without its record; its admission is delivered after the next start"
+            );
+        }
     }
-}
-
-/// How long ago a journal entry was written (its first eight bytes).
-pub(crate) fn entry_age(entry: &[u8]) -> Duration {
-    let enqueued = entry
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0);
-    Duration::from_micros(now_micros().saturating_sub(enqueued))
-}
-
-/// Splits a journal entry (enqueue time, trace context, record) into the record and its trace
-/// context.
-pub(crate) fn decode_entry(
-    key: u64,
-    entry: &[u8],
-) -> Result<(pb::CompletionRecord, Option<String>), OutboxError> {
-    let corrupt = |reason: String| OutboxError::Corrupt { key, reason };
-    let trace_len = usize::from(
-        *entry
-            .get(8)
-            .ok_or_else(|| corrupt("entry shorter than its header".into()))?,
-    );
-    let trace = entry
-        .get(9..9 + trace_len)
-        .ok_or_else(|| corrupt("trace context cut short".into()))?;
-    let body = entry.get(9 + trace_len..).unwrap_or_default();
-    let record = pb::CompletionRecord::decode(body).map_err(|e| corrupt(e.to_string()))?;
-    let trace = (!trace.is_empty()).then(|| String::from_utf8_lossy(trace).into_owned());
-    Ok((record, trace))
 }

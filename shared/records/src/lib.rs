@@ -4,6 +4,7 @@
 //! (`TryFrom`) validates and names the offending field, every conversion back (`From`) is total.
 
 mod error;
+mod limits;
 mod message;
 mod provider;
 mod record;
@@ -12,9 +13,10 @@ pub mod time;
 mod usage;
 
 pub use error::FieldError;
+pub use limits::{MAX_RECORD_MESSAGE_BYTES, RecordLimits, refuse_nul, replace_nul};
 pub use message::{Message, Role, ToolCall};
 pub use provider::ProviderKind;
-pub use record::{CompletionRecord, Platform, RecordLimits};
+pub use record::{CompletionRecord, Platform};
 pub use summary::{CompletionError, CompletionStatus, CompletionSummary, Identifiers, Timing};
 pub use usage::Usage;
 

@@ -3,6 +3,7 @@
 use colloquy_proto::common::v1 as pb;
 
 use crate::FieldError;
+use crate::limits::cut;
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +87,22 @@ impl Message {
                 .iter()
                 .map(|call| call.arguments.len() + call.name.len() + call.id.len())
                 .sum::<usize>()
+    }
+
+    /// Cuts the text to at most `budget` bytes: the content keeps what fits first, then the
+    /// reasoning, then the tool calls' arguments (ids and names are never cut).
+    pub fn cut_to(&mut self, budget: usize) {
+        let fixed: usize = self
+            .tool_calls
+            .iter()
+            .map(|call| call.name.len() + call.id.len())
+            .sum();
+        let mut left = budget.saturating_sub(fixed);
+        left -= cut(&mut self.content, left);
+        left -= cut(&mut self.reasoning, left);
+        for call in &mut self.tool_calls {
+            left -= cut(&mut call.arguments, left);
+        }
     }
 }
 
@@ -178,6 +195,24 @@ mod tests {
             messages_from_proto(wire, "messages").unwrap_err().field,
             "messages[1].role"
         );
+    }
+
+    #[test]
+    fn cutting_keeps_the_content_first() {
+        let mut message = Message::new(Role::Assistant, "abcdef");
+        message.reasoning = "thinking".into();
+        message.tool_calls.push(ToolCall {
+            id: "c1".into(),
+            name: "f".into(),
+            arguments: "{\"x\":1}".into(),
+        });
+        message.cut_to(10);
+        assert_eq!(message.content, "abcdef");
+        assert_eq!(message.reasoning, "t");
+        assert_eq!(message.tool_calls[0].arguments, "");
+        assert_eq!(message.text_bytes(), 10);
+        message.cut_to(4);
+        assert_eq!((message.content.as_str(), message.text_bytes()), ("a", 4));
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use colloquy_proto::common::v1 as common;
 use colloquy_proto::store::v1 as pb;
 
+use crate::limits::{cut, too_long};
 use crate::message::messages_from_proto;
-use crate::{CompletionSummary, FieldError, Message, ProviderKind};
+use crate::{CompletionSummary, FieldError, Message, ProviderKind, RecordLimits};
 
 /// A configured provider endpoint, as recorded with each completion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,24 +62,10 @@ pub struct CompletionRecord {
     pub input_messages: Vec<Message>,
     pub output_message: Option<Message>,
     pub summary: CompletionSummary,
-}
-
-/// Size limits the store enforces on incoming records.
-#[derive(Debug, Clone, Copy)]
-pub struct RecordLimits {
-    /// Largest text of one message (content, reasoning and tool-call arguments together).
-    pub max_message_bytes: usize,
-    /// Longest identifier, id, name or label.
-    pub max_identifier_bytes: usize,
-}
-
-impl Default for RecordLimits {
-    fn default() -> Self {
-        Self {
-            max_message_bytes: 1 << 20,
-            max_identifier_bytes: 512,
-        }
-    }
+    /// Whether message text was cut to fit the limits.
+    pub content_truncated: bool,
+    /// The bytes of message text before it was cut (0 when nothing was cut).
+    pub content_bytes: u64,
 }
 
 impl CompletionRecord {
@@ -91,9 +78,12 @@ impl CompletionRecord {
             .unwrap_or(&self.requested_model)
     }
 
-    /// Checks text sizes against the limits, naming the first field over them.
+    /// Checks the record's names, identifiers and labels against the limits, naming the first
+    /// field over them. Message text is not checked here: [`Self::fit_content`] cuts it.
     pub fn check_limits(&self, limits: &RecordLimits) -> Result<(), FieldError> {
-        let short_fields = [
+        // Names the gateway took from its caller or its configuration: never cut, and a NUL
+        // in one is refused (no caller needs one, and Postgres cannot store it).
+        let names = [
             ("record_id", self.record_id.as_str()),
             ("conversation_id", &self.conversation_id),
             ("platform.name", &self.platform.name),
@@ -103,63 +93,62 @@ impl CompletionRecord {
             ("user", &self.user),
             ("gateway_request_id", &self.gateway_request_id),
             ("requested_model", &self.requested_model),
-            ("summary.finish_reason", &self.summary.finish_reason),
         ];
+        for (field, value) in names {
+            limits.check_name(field, value)?;
+        }
+        // What the provider reported; NUL characters were replaced on the way in.
         let identifiers = self
             .summary
             .identifiers
             .fields()
             .into_iter()
             .filter_map(|(name, value)| value.map(|v| (name, v)));
-        for (field, value) in short_fields.into_iter().chain(identifiers) {
+        let reported =
+            std::iter::once(("summary.finish_reason", self.summary.finish_reason.as_str()))
+                .chain(identifiers);
+        for (field, value) in reported {
             if value.len() > limits.max_identifier_bytes {
                 return Err(too_long(field, value.len(), limits.max_identifier_bytes));
             }
         }
-        for (key, value) in &self.labels {
-            if key.len() > limits.max_identifier_bytes || value.len() > limits.max_identifier_bytes
-            {
-                return Err(too_long(
-                    &format!("labels[{key:.32}]"),
-                    key.len().max(value.len()),
-                    limits.max_identifier_bytes,
-                ));
-            }
-        }
+        limits.check_labels(&self.labels)
+    }
+
+    /// Cuts message text and the error message to the limits, so that an oversize prompt or
+    /// answer still leaves its record (usage, identifiers, status, cost). Marks the record and
+    /// keeps the original byte count; returns whether anything was cut.
+    pub fn fit_content(&mut self, limits: &RecordLimits) -> bool {
+        let original = self.text_bytes();
+        let mut cut_any = false;
         let messages = self
             .input_messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (format!("input_messages[{i}]"), m))
-            .chain(
-                self.output_message
-                    .iter()
-                    .map(|m| ("output_message".to_string(), m)),
-            );
-        for (field, message) in messages {
+            .iter_mut()
+            .chain(self.output_message.iter_mut());
+        for message in messages {
             if message.text_bytes() > limits.max_message_bytes {
-                return Err(too_long(
-                    &field,
-                    message.text_bytes(),
-                    limits.max_message_bytes,
-                ));
+                message.cut_to(limits.max_message_bytes);
+                cut_any = true;
             }
         }
-        if let Some(error) = &self.summary.error
+        if let Some(error) = &mut self.summary.error
             && error.message.len() > limits.max_message_bytes
         {
-            return Err(too_long(
-                "summary.error.message",
-                error.message.len(),
-                limits.max_message_bytes,
-            ));
+            cut(&mut error.message, limits.max_message_bytes);
+            cut_any = true;
         }
-        Ok(())
+        if cut_any && !self.content_truncated {
+            self.content_truncated = true;
+            self.content_bytes = original;
+        }
+        cut_any
     }
-}
 
-fn too_long(field: &str, len: usize, limit: usize) -> FieldError {
-    FieldError::new(field, format!("is {len} bytes, over the limit of {limit}"))
+    /// Bytes of message text the record carries.
+    fn text_bytes(&self) -> u64 {
+        let messages = self.input_messages.iter().chain(self.output_message.iter());
+        messages.map(|m| m.text_bytes() as u64).sum()
+    }
 }
 
 fn required(value: String, field: &str) -> Result<String, FieldError> {
@@ -189,6 +178,12 @@ impl TryFrom<pb::CompletionRecord> for CompletionRecord {
             .map(|m| Message::try_from(m).map_err(|e| e.within("output_message")))
             .transpose()?;
         Ok(Self {
+            content_truncated: wire.content_truncated,
+            content_bytes: if wire.content_truncated {
+                wire.content_bytes
+            } else {
+                0
+            },
             record_id,
             conversation_id,
             platform,
@@ -218,6 +213,8 @@ impl From<CompletionRecord> for pb::CompletionRecord {
             input_messages: record.input_messages.into_iter().map(Into::into).collect(),
             output_message: record.output_message.map(Into::into),
             summary: Some(record.summary.into()),
+            content_truncated: record.content_truncated,
+            content_bytes: record.content_bytes,
         }
     }
 }

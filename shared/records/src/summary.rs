@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use crate::time::{
     duration_from_proto, duration_to_proto, timestamp_from_proto, timestamp_to_proto,
 };
-use crate::{FieldError, Usage};
+use crate::{FieldError, Usage, replace_nul};
 
 /// How a completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,16 +22,19 @@ pub enum CompletionStatus {
     ContentFilter,
     Cancelled,
     ProviderError,
+    /// The gateway stopped before the completion ended; its usage is unknown.
+    Interrupted,
 }
 
 impl CompletionStatus {
-    pub const ALL: [CompletionStatus; 6] = [
+    pub const ALL: [CompletionStatus; 7] = [
         Self::Completed,
         Self::Length,
         Self::ToolCalls,
         Self::ContentFilter,
         Self::Cancelled,
         Self::ProviderError,
+        Self::Interrupted,
     ];
 
     /// Stable name, as stored and used in metric labels.
@@ -43,6 +46,7 @@ impl CompletionStatus {
             Self::ContentFilter => "content_filter",
             Self::Cancelled => "cancelled",
             Self::ProviderError => "provider_error",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -58,6 +62,7 @@ impl CompletionStatus {
             Ok(pb::CompletionStatus::ContentFilter) => Ok(Self::ContentFilter),
             Ok(pb::CompletionStatus::Cancelled) => Ok(Self::Cancelled),
             Ok(pb::CompletionStatus::ProviderError) => Ok(Self::ProviderError),
+            Ok(pb::CompletionStatus::Interrupted) => Ok(Self::Interrupted),
             Ok(pb::CompletionStatus::Unspecified) => Err(FieldError::new(field, "is required")),
             Err(_) => Err(FieldError::new(field, format!("unknown status {value}"))),
         }
@@ -73,6 +78,7 @@ impl From<CompletionStatus> for pb::CompletionStatus {
             CompletionStatus::ContentFilter => Self::ContentFilter,
             CompletionStatus::Cancelled => Self::Cancelled,
             CompletionStatus::ProviderError => Self::ProviderError,
+            CompletionStatus::Interrupted => Self::Interrupted,
         }
     }
 }
@@ -106,8 +112,12 @@ impl Identifiers {
     }
 }
 
+/// An identifier as the provider sent it: empty means absent, and a NUL character is replaced
+/// so that it stores alike everywhere.
 fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
+    let mut value = value.filter(|v| !v.is_empty())?;
+    replace_nul(&mut value);
+    Some(value)
 }
 
 impl From<pb::Identifiers> for Identifiers {
@@ -211,9 +221,12 @@ impl TryFrom<pb::CompletionError> for CompletionError {
                     })?,
             ),
         };
+        let (mut code, mut message) = (wire.code, wire.message);
+        replace_nul(&mut code);
+        replace_nul(&mut message);
         Ok(Self {
-            code: wire.code,
-            message: wire.message,
+            code,
+            message,
             retryable: wire.retryable,
             retry_after: wire
                 .retry_after
@@ -243,6 +256,8 @@ pub struct CompletionSummary {
     pub status: CompletionStatus,
     pub finish_reason: String,
     pub usage: Usage,
+    /// The tokens used are not known (an interrupted completion); `usage` is then all zeros.
+    pub usage_unknown: bool,
     pub identifiers: Identifiers,
     pub provider_cost: Option<Decimal>,
     pub provider_cost_currency: String,
@@ -257,6 +272,16 @@ impl TryFrom<pb::CompletionSummary> for CompletionSummary {
         let status = CompletionStatus::from_proto(wire.status, "status")?;
         let usage =
             Usage::try_from(wire.usage.unwrap_or_default()).map_err(|e| e.within("usage"))?;
+        if wire.usage_unknown && usage != Usage::default() {
+            return Err(FieldError::new(
+                "usage",
+                "must be empty when usage_unknown is set: unknown usage is not a count",
+            ));
+        }
+        let mut finish_reason = wire.finish_reason;
+        replace_nul(&mut finish_reason);
+        let mut provider_cost_currency = wire.provider_cost_currency;
+        replace_nul(&mut provider_cost_currency);
         let provider_cost = wire
             .provider_cost
             .filter(|cost| !cost.is_empty())
@@ -281,11 +306,12 @@ impl TryFrom<pb::CompletionSummary> for CompletionSummary {
             .transpose()?;
         Ok(Self {
             status,
-            finish_reason: wire.finish_reason,
+            finish_reason,
             usage,
+            usage_unknown: wire.usage_unknown,
             identifiers: wire.identifiers.map(Identifiers::from).unwrap_or_default(),
             provider_cost,
-            provider_cost_currency: wire.provider_cost_currency,
+            provider_cost_currency,
             timing,
             error,
         })
@@ -303,6 +329,7 @@ impl From<CompletionSummary> for pb::CompletionSummary {
             provider_cost_currency: summary.provider_cost_currency,
             timing: Some(summary.timing.into()),
             error: summary.error.map(Into::into),
+            usage_unknown: summary.usage_unknown,
         }
     }
 }
@@ -342,6 +369,7 @@ mod tests {
                 }),
             }),
             error: None,
+            usage_unknown: false,
         }
     }
 
@@ -387,6 +415,36 @@ mod tests {
         assert_eq!(
             CompletionSummary::try_from(wire).unwrap_err().field,
             "usage.input_tokens"
+        );
+    }
+
+    #[test]
+    fn unknown_usage_holds_no_counts() {
+        let mut wire = wire_summary();
+        wire.usage_unknown = true;
+        assert_eq!(
+            CompletionSummary::try_from(wire.clone()).unwrap_err().field,
+            "usage"
+        );
+        wire.usage = None;
+        let summary = CompletionSummary::try_from(wire).unwrap();
+        assert!(summary.usage_unknown);
+        assert!(pb::CompletionSummary::from(summary).usage_unknown);
+    }
+
+    #[test]
+    fn provider_text_with_nul_is_kept_readable() {
+        let mut wire = wire_summary();
+        wire.finish_reason = "st\0op".into();
+        wire.identifiers = Some(pb::Identifiers {
+            response_id: Some("resp\0".into()),
+            ..Default::default()
+        });
+        let summary = CompletionSummary::try_from(wire).unwrap();
+        assert_eq!(summary.finish_reason, "st\u{FFFD}op");
+        assert_eq!(
+            summary.identifiers.response_id.as_deref(),
+            Some("resp\u{FFFD}")
         );
     }
 

@@ -16,12 +16,35 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Every class with its contract name.
+    pub fn counts(&self) -> [(&'static str, u64); 5] {
+        [
+            ("input_tokens", self.input_tokens),
+            ("output_tokens", self.output_tokens),
+            ("cached_input_tokens", self.cached_input_tokens),
+            (
+                "cache_creation_input_tokens",
+                self.cache_creation_input_tokens,
+            ),
+            ("reasoning_tokens", self.reasoning_tokens),
+        ]
+    }
+
     pub fn total_tokens(&self) -> u64 {
         self.input_tokens.saturating_add(self.output_tokens)
     }
 
-    /// Checks that the subsets fit inside their totals.
+    /// Checks that every count fits a signed 64-bit column and the subsets fit inside their
+    /// totals. A count past that is refused, never clamped.
     pub fn validate(&self) -> Result<(), FieldError> {
+        for (field, count) in self.counts() {
+            if i64::try_from(count).is_err() {
+                return Err(FieldError::new(
+                    field,
+                    format!("{count} does not fit in 63 bits; no provider bills that many"),
+                ));
+            }
+        }
         let cache = self
             .cached_input_tokens
             .checked_add(self.cache_creation_input_tokens);
@@ -43,7 +66,9 @@ impl Usage {
                 ),
             ));
         }
-        if self.input_tokens.checked_add(self.output_tokens).is_none() {
+        if i64::try_from(self.total_tokens()).is_err()
+            || self.input_tokens.checked_add(self.output_tokens).is_none()
+        {
             return Err(FieldError::new("total_tokens", "overflows"));
         }
         Ok(())
@@ -196,6 +221,19 @@ mod tests {
         );
         assert_eq!(
             Usage::try_from(wire(u64::MAX, 1, 0, 0, 0, 0))
+                .unwrap_err()
+                .field,
+            "input_tokens"
+        );
+        assert_eq!(
+            Usage::try_from(wire(1 << 63, 0, 0, 0, 0, 0))
+                .unwrap_err()
+                .field,
+            "input_tokens",
+            "a count past 2^63 - 1 is refused, not clamped"
+        );
+        assert_eq!(
+            Usage::try_from(wire(i64::MAX as u64, 1, 0, 0, 0, 0))
                 .unwrap_err()
                 .field,
             "total_tokens"

@@ -2,10 +2,12 @@
 //! OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, W3C trace-context propagation across gRPC
 //! and HTTP, and the Prometheus `/metrics` endpoint.
 
+mod log_limit;
 mod logs;
 mod metrics_endpoint;
 mod propagation;
 
+pub use log_limit::LogLimiter;
 pub use logs::{LogFormat, Telemetry, init};
 pub use metrics_endpoint::serve_metrics;
 pub use propagation::{

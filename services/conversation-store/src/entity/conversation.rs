@@ -26,6 +26,8 @@ pub struct Model {
     pub unpriced_turns: i32,
     /// Sum of provider-reported costs, exact decimal text.
     pub provider_cost_total: Option<String>,
+    /// Turns whose usage is unknown (interrupted completions).
+    pub unknown_usage_turns: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

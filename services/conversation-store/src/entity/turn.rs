@@ -39,6 +39,10 @@ pub struct Model {
     /// JSON of the answer; NULL when content is not stored or there was none.
     pub output_message: Option<String>,
     pub recorded_at: ChronoDateTimeUtc,
+    /// The stored text was cut to the size limits.
+    pub content_truncated: bool,
+    /// The bytes of message text before it was cut.
+    pub content_bytes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,8 @@ pub struct Model {
     pub cache_creation_input_tokens: i64,
     pub reasoning_tokens: i64,
     pub total_tokens: i64,
+    /// The turn's usage is not known (an interrupted completion); the counts are zeros.
+    pub usage_unknown: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -122,6 +122,7 @@ fn summary(
             )))),
         }),
         error,
+        usage_unknown: usage_row.is_some_and(|u| u.usage_unknown),
     }
 }
 
@@ -149,6 +150,8 @@ fn turn(view: TurnView) -> Result<pb::Turn, StoreError> {
         input_messages: input_messages.into_iter().map(Into::into).collect(),
         output_message: output_message.map(Into::into),
         recorded_at: Some(timestamp_to_proto(view.turn.recorded_at)),
+        content_truncated: view.turn.content_truncated,
+        content_bytes: view.turn.content_bytes.map(unsigned).unwrap_or(0),
     })
 }
 
@@ -183,6 +186,7 @@ pub fn conversation(view: ConversationView) -> Result<pb::Conversation, StoreErr
         cost: costs(&view.costs),
         unpriced_turns: u32::try_from(row.unpriced_turns).unwrap_or(0),
         turns: view.turns.into_iter().map(turn).collect::<Result<_, _>>()?,
+        unknown_usage_turns: u32::try_from(row.unknown_usage_turns).unwrap_or(0),
     })
 }
 
@@ -197,6 +201,7 @@ pub fn usage_entry(view: UsageView) -> pb::UsageEntry {
         recorded_at: Some(timestamp_to_proto(view.usage.recorded_at)),
         usage: Some(usage(&view.usage)),
         cost: Some(turn_cost(view.cost.as_ref())),
+        usage_unknown: view.usage.usage_unknown,
     }
 }
 
@@ -215,6 +220,7 @@ pub fn cost_group(group: CostGroup) -> pb::CostGroup {
             .collect(),
         unpriced_turns: group.unpriced_turns,
         provider_cost: decimal_text(group.provider_cost),
+        unknown_usage_turns: group.unknown_usage_turns,
     }
 }
 

@@ -6,10 +6,7 @@ use colloquy_proto::store::v1 as pb;
 use colloquy_proto::store::v1::conversation_store_server::ConversationStore;
 use colloquy_records::time::timestamp_from_proto;
 use colloquy_records::{CompletionRecord, RecordLimits};
-use prost::Message;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
-use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,9 +47,13 @@ impl StoreService {
     }
 
     async fn record(&self, wire: pb::CompletionRecord) -> Result<pb::RecordAck, StoreError> {
-        let record = CompletionRecord::try_from(wire)?;
+        let fingerprint = crate::ingest::fingerprint_of(&wire);
+        let mut record = CompletionRecord::try_from(wire)?;
         record.check_limits(&self.limits)?;
-        let fingerprint = fingerprint(&record);
+        // Oversize text is cut, not refused: the record's usage and cost are what matter.
+        if record.fit_content(&self.limits) {
+            tracing::warn!(record_id = %record.record_id, original_bytes = record.content_bytes, "message text over the size limits stored cut");
+        }
         let ack = self.ingest.record(record, fingerprint).await?;
         Ok(pb::RecordAck {
             record_id: ack.record_id,
@@ -61,17 +62,6 @@ impl StoreService {
             sequence: ack.sequence,
         })
     }
-}
-
-/// SHA-256 of the record's canonical encoding: maps are ordered and empty identifiers dropped,
-/// so a retried record always hashes the same.
-fn fingerprint(record: &CompletionRecord) -> String {
-    let bytes = pb::CompletionRecord::from(record.clone()).encode_to_vec();
-    let mut hex = String::with_capacity(64);
-    for byte in Sha256::digest(bytes) {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
 }
 
 #[tonic::async_trait]

@@ -50,32 +50,30 @@ pub struct Writer {
     pub metrics: Arc<crate::metrics::StoreMetrics>,
 }
 
-/// How many times a record is retried alone after its batch failed.
+/// How many times a record is tried alone after its batch failed for a lost race.
 const SINGLE_ATTEMPTS: usize = 3;
 
 impl Writer {
-    /// Writes the batch; if the batch transaction fails for anything but a lost connection,
-    /// each record is retried on its own so that one bad record or a lost race never fails its
-    /// neighbours.
+    /// Writes the batch. If the database is out of reach, every record hears so at once. If
+    /// the batch fails for another cause, each record is written on its own, so one bad
+    /// record or a lost race never fails its neighbours; a record the database refuses is
+    /// answered with why, and only lost races are tried again.
     pub async fn write(&self, jobs: &[Job]) -> Vec<Result<Ack, StoreError>> {
-        match self.write_batch(jobs).await {
+        let error = match self.write_batch(jobs).await {
             Ok(results) => return results,
-            // Without a connection each record would fail alone too, after its own wait for
-            // one; the callers hear at once and retry later.
-            Err(StoreError::Database(error @ (DbErr::ConnectionAcquire(_) | DbErr::Conn(_)))) => {
-                tracing::warn!(%error, records = jobs.len(), "database unreachable; batch not written");
-                return jobs
-                    .iter()
-                    .map(|_| Err(StoreError::Database(error.clone())))
-                    .collect();
-            }
-            Err(error) if jobs.len() == 1 => {
-                tracing::warn!(%error, "record write failed; retrying")
-            }
-            Err(error) => {
-                tracing::warn!(%error, records = jobs.len(), "batch failed; writing its records one by one")
-            }
+            Err(error) => error,
+        };
+        if let StoreError::DatabaseUnavailable(source) = &error {
+            tracing::warn!(error = %source, records = jobs.len(), "database unreachable; batch not written");
+            return jobs
+                .iter()
+                .map(|_| Err(StoreError::DatabaseUnavailable(source.clone())))
+                .collect();
         }
+        if jobs.len() == 1 && !error.may_pass_again() {
+            return vec![Err(error)];
+        }
+        tracing::warn!(%error, records = jobs.len(), "batch failed; writing its records one by one");
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let mut outcome = Err(StoreError::Unavailable);
@@ -85,7 +83,13 @@ impl Writer {
                         outcome = single.pop().unwrap_or(Err(StoreError::Unavailable));
                         break;
                     }
-                    Err(error) => outcome = Err(error),
+                    Err(error) => {
+                        let again = error.may_pass_again();
+                        outcome = Err(error);
+                        if !again {
+                            break;
+                        }
+                    }
                 }
             }
             results.push(outcome);
@@ -157,12 +161,7 @@ impl Writer {
                 let platform_id = self
                     .platform_id(&txn, &record.platform, &mut uncommitted)
                     .await?;
-                let pricing = self.prices.price(
-                    record.platform.kind,
-                    record.answering_model(),
-                    &record.summary.usage,
-                    record.summary.timing.started_at,
-                );
+                let pricing = self.prices.price_record(record);
                 let Some(totals) = conversations.get_mut(&record.conversation_id) else {
                     return Err(StoreError::Corrupt(format!(
                         "conversation {} was not locked",
@@ -381,7 +380,9 @@ struct StoredTurn {
 }
 
 fn answer_stored(job: &Job, existing: &StoredTurn) -> Result<Ack, StoreError> {
-    if existing.fingerprint == job.fingerprint {
+    let same = existing.fingerprint == job.fingerprint
+        || existing.fingerprint == super::fingerprint::legacy(&job.record);
+    if same {
         Ok(Ack {
             record_id: job.record.record_id.clone(),
             created: false,
@@ -418,6 +419,7 @@ fn new_conversation(
         reasoning_tokens: Set(0),
         unpriced_turns: Set(0),
         provider_cost_total: Set(None),
+        unknown_usage_turns: Set(0),
     }
 }
 
@@ -471,6 +473,7 @@ async fn save_conversations(
                         C::ReasoningTokens,
                         C::UnpricedTurns,
                         C::ProviderCostTotal,
+                        C::UnknownUsageTurns,
                     ])
                     .to_owned(),
             )

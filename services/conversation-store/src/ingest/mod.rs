@@ -3,6 +3,7 @@
 //! batch rather than per record is what lets the store keep up with many concurrent gateways.
 
 mod batch;
+mod fingerprint;
 mod rows;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::metrics::StoreMetrics;
 use crate::prices::PriceBook;
 
 pub use batch::PlatformCache;
+pub use fingerprint::of_wire as fingerprint_of;
 pub use rows::parse_decimal;
 
 /// The store's answer to one record.
@@ -30,7 +32,7 @@ pub struct Ack {
 /// A validated record waiting for its batch.
 pub struct Job {
     pub record: CompletionRecord,
-    /// SHA-256 of the record's canonical encoding.
+    /// SHA-256 of the record's encoding as it arrived.
     pub fingerprint: String,
     reply: oneshot::Sender<Result<Ack, StoreError>>,
 }

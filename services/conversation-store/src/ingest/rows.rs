@@ -75,6 +75,10 @@ pub fn turn_row(
             .filter(|_| store_content)
             .map(message_to_json)),
         recorded_at: Set(recorded_at),
+        content_truncated: Set(record.content_truncated),
+        content_bytes: Set(record
+            .content_truncated
+            .then(|| tokens(record.content_bytes))),
     }
 }
 
@@ -99,6 +103,7 @@ pub fn usage_row(
         cache_creation_input_tokens: Set(tokens(u.cache_creation_input_tokens)),
         reasoning_tokens: Set(tokens(u.reasoning_tokens)),
         total_tokens: Set(tokens(u.total_tokens())),
+        usage_unknown: Set(record.summary.usage_unknown),
     }
 }
 
@@ -200,6 +205,9 @@ impl ConversationTotals {
                 }
             }
             _ => row.unpriced_turns = row.unpriced_turns.saturating_add(1),
+        }
+        if record.summary.usage_unknown {
+            row.unknown_usage_turns = row.unknown_usage_turns.saturating_add(1);
         }
         for (key, value) in &record.labels {
             if self.labels.get(key) != Some(value) {

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_ledger;
 mod m0002_default_prices;
+mod m0003_unknown_usage_and_cut_content;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_ledger::Migration),
             Box::new(m0002_default_prices::Migration),
+            Box::new(m0003_unknown_usage_and_cut_content::Migration),
         ]
     }
 }

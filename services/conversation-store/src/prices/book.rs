@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use colloquy_pricing::{CostBreakdown, PriceCatalogue, TokenCounts, compute_cost};
-use colloquy_records::{ProviderKind, Usage};
+use colloquy_records::{CompletionRecord, ProviderKind, Usage};
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder};
 
 use super::price_from_model;
@@ -75,6 +75,22 @@ impl PriceBook {
             Ok(current) => Arc::clone(&current),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// Prices a record's turn. A turn whose usage is unknown has no cost: zeros are not its
+    /// tokens.
+    pub fn price_record(&self, record: &CompletionRecord) -> TurnPricing {
+        if record.summary.usage_unknown {
+            return TurnPricing::Unpriced {
+                reason: "usage unknown: the gateway stopped before the completion ended".into(),
+            };
+        }
+        self.price(
+            record.platform.kind,
+            record.answering_model(),
+            &record.summary.usage,
+            record.summary.timing.started_at,
+        )
     }
 
     /// Prices a turn with the row in effect when the completion started, so a later price

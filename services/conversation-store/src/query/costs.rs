@@ -42,6 +42,7 @@ pub struct CostGroup {
     pub costs: BTreeMap<String, Decimal>,
     pub unpriced_turns: u64,
     pub provider_cost: Decimal,
+    pub unknown_usage_turns: u64,
 }
 
 const SCAN_PAGE: u64 = 1000;
@@ -86,6 +87,9 @@ pub async fn summarize_costs(
                 }
             });
             group.turns += 1;
+            if row.usage_unknown {
+                group.unknown_usage_turns += 1;
+            }
             group.usage.accumulate(&Usage {
                 input_tokens: row.input_tokens.max(0) as u64,
                 output_tokens: row.output_tokens.max(0) as u64,

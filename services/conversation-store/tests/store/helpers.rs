@@ -155,7 +155,9 @@ pub fn record(conversation_id: &str, usage: common::Usage) -> pb::CompletionReco
                 }),
             }),
             error: None,
+            usage_unknown: false,
         }),
+        ..Default::default()
     }
 }
 

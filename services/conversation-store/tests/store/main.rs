@@ -6,6 +6,7 @@ mod helpers;
 mod concurrency;
 mod costs;
 mod database_outage;
+mod hostile;
 mod idempotency;
 mod prices;
 mod reads;

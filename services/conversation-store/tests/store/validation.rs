@@ -1,4 +1,6 @@
-//! Bad records are refused with INVALID_ARGUMENT naming the field, and nothing is written.
+//! Bad records are refused with INVALID_ARGUMENT naming the field, and nothing is written:
+//! broken invariants, names with a NUL character, too many labels, token counts no column
+//! holds (refused, never clamped).
 
 use colloquy_proto::store::v1 as pb;
 use tonic::Code;
@@ -39,11 +41,30 @@ async fn bad_records_name_their_field_and_write_nothing(mut store: TestStore) {
             "input_messages[0].role",
             Box::new(|r| r.input_messages[0].role = 42),
         ),
+        ("tenant", Box::new(|r| r.tenant = "ac\0me".into())),
         (
-            "output_message",
+            "labels[te\\0am]",
             Box::new(|r| {
-                r.output_message.as_mut().expect("answer").content = "x".repeat(2 << 20);
+                r.labels.insert("te\0am".into(), "ml".into());
             }),
+        ),
+        (
+            "labels",
+            Box::new(|r| {
+                r.labels = (0..1000).map(|i| (format!("k{i}"), "v".into())).collect();
+            }),
+        ),
+        (
+            "summary.usage.input_tokens",
+            Box::new(|r| {
+                let mut u = usage(1 << 63, 5, 0, 0, 0);
+                u.total_tokens = 0;
+                summary_mut(r).usage = Some(u);
+            }),
+        ),
+        (
+            "summary.usage",
+            Box::new(|r| summary_mut(r).usage_unknown = true),
         ),
         (
             "summary.provider_cost",

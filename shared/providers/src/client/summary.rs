@@ -49,11 +49,25 @@ pub(crate) fn build(ending: Ending) -> CompletionSummary {
     } else {
         String::new()
     };
+    // The terminal event and the record must satisfy the store's usage invariants. Counts no
+    // ledger can hold (past 2^63) are not usage but garbage: the usage is then unknown.
+    let usage = outcome.usage.reconciled();
+    let usage_unknown = match usage.validate() {
+        Ok(()) => false,
+        Err(error) => {
+            tracing::warn!(%error, "the provider reported usage that cannot be counted; usage unknown");
+            true
+        }
+    };
     CompletionSummary {
         status,
         finish_reason: outcome.finish_reason.unwrap_or_default(),
-        // The terminal event and the record must satisfy the store's usage invariants.
-        usage: outcome.usage.reconciled(),
+        usage: if usage_unknown {
+            Default::default()
+        } else {
+            usage
+        },
+        usage_unknown,
         identifiers: outcome.identifiers,
         provider_cost: outcome.provider_cost,
         provider_cost_currency,
@@ -159,6 +173,7 @@ pub fn summary_before_first_byte(
         status,
         finish_reason: String::new(),
         usage: Default::default(),
+        usage_unknown: false,
         identifiers,
         provider_cost: None,
         provider_cost_currency: String::new(),
