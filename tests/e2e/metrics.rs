@@ -53,20 +53,25 @@ async fn both_services_count_what_happened() {
         .wait_for_turns(&collected.started.conversation_id, 1)
         .await;
 
+    // A model no platform lists is counted as `other`: callers cannot add series.
+    let mut invented = chat(OPENAI, "count me too");
+    invented.model = "caller-invented-model-1".into();
+    let other = env.gateway_client().stream(invented).await.expect("stream");
+    env.store_client()
+        .wait_for_turns(&other.started.conversation_id, 1)
+        .await;
+
     let gateway = scrape(gateway_metrics).await;
-    let model = collected
-        .summary
-        .identifiers
-        .as_ref()
-        .and_then(|ids| ids.resolved_model.clone())
-        .expect("resolved model");
-    let completions = format!(
-        "colloquy_gateway_completions_total{{platform=\"openai\",model=\"{model}\",status=\"completed\"}} 1"
-    );
-    assert!(
-        has_line(&gateway, &completions),
-        "{completions} missing from\n{gateway}"
-    );
+    for model in ["gpt-4o-mini", "other"] {
+        let completions = format!(
+            "colloquy_gateway_completions_total{{platform=\"openai\",model=\"{model}\",status=\"completed\"}} 1"
+        );
+        assert!(
+            has_line(&gateway, &completions),
+            "{completions} missing from\n{gateway}"
+        );
+    }
+    assert!(!gateway.contains("caller-invented-model-1"), "{gateway}");
     assert!(
         has_line(
             &gateway,
@@ -77,7 +82,7 @@ async fn both_services_count_what_happened() {
     assert!(
         has_line(
             &gateway,
-            "colloquy_gateway_time_to_first_token_seconds_count{platform=\"openai\"} 1"
+            "colloquy_gateway_time_to_first_token_seconds_count{platform=\"openai\"} 2"
         ),
         "{gateway}"
     );
@@ -90,12 +95,12 @@ async fn both_services_count_what_happened() {
     assert!(
         has_line(
             &store,
-            "colloquy_store_records_total{outcome=\"created\"} 1"
+            "colloquy_store_records_total{outcome=\"created\"} 2"
         ),
         "{store}"
     );
     assert!(
-        has_line(&store, "colloquy_store_ingest_ack_seconds_count 1"),
+        has_line(&store, "colloquy_store_ingest_ack_seconds_count 2"),
         "{store}"
     );
     assert!(

@@ -241,6 +241,28 @@ pub(crate) fn scripted_failure(dialect: Dialect, status: StatusCode) -> Response
     resp
 }
 
+/// An error whose message repeats the credential the request sent, as OpenAI's "Incorrect
+/// API key provided" does: once masked the way OpenAI masks it (the first characters and the
+/// last four) and once in full, as a careless upstream might.
+pub(crate) fn echoing_key(dialect: Dialect, status: StatusCode, key: &str) -> Response<ScriptBody> {
+    let head: String = key.chars().take(7).collect();
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let message = format!(
+        "Incorrect API key provided: {head}{}{tail}. You can find your API key at \
+         https://platform.openai.com/account/api-keys. (upstream said: invalid key {key})",
+        "*".repeat(20)
+    );
+    let body = envelope(dialect, status, &message, Some("invalid_api_key"));
+    json_response(dialect, status, body)
+}
+
 fn retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error() || status.as_u16() == 529
 }

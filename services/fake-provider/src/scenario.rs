@@ -64,6 +64,12 @@ pub(crate) struct Params {
     pub tool_call: bool,
     /// `x-fake-cached-tokens`: input tokens reported as served from the prompt cache.
     pub cached_tokens: u64,
+    /// `x-fake-delta-bytes`: pad every text delta with dots to this many bytes, for answers of
+    /// several megabytes.
+    pub delta_bytes: usize,
+    /// `x-fake-echo-key`: the credential the request sent, which error bodies repeat in full
+    /// and masked as OpenAI masks it, as some providers do.
+    pub echo_key: Option<String>,
 }
 
 impl Default for Params {
@@ -77,6 +83,8 @@ impl Default for Params {
             reasoning: 0,
             tool_call: false,
             cached_tokens: 0,
+            delta_bytes: 0,
+            echo_key: None,
         }
     }
 }
@@ -126,6 +134,31 @@ fn count(headers: &HeaderMap, name: &'static str) -> Result<Option<usize>, Param
     Ok(number(headers, name, MAX_DELTAS)?.map(|n| n as usize))
 }
 
+/// The key a request authenticated with: `authorization: Bearer …` or `x-api-key`.
+fn credential(headers: &HeaderMap) -> String {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    bearer.or(api_key).unwrap_or_default().to_owned()
+}
+
+fn flag(headers: &HeaderMap, name: &'static str) -> Result<bool, ParamError> {
+    match text(headers, name)? {
+        None => Ok(false),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "" | "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ParamError {
+                header: name,
+                value: v.to_owned(),
+                expected: "expected true or false",
+            }),
+        },
+    }
+}
+
 impl Pacing {
     pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Pacing, ParamError> {
         let chunk_bytes = match number(headers, "x-fake-chunk-bytes", u32::MAX.into())? {
@@ -161,20 +194,7 @@ impl Params {
                 }
             },
         };
-        let tool_call = match text(headers, "x-fake-tool-call")? {
-            None => false,
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "" | "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    return Err(ParamError {
-                        header: "x-fake-tool-call",
-                        value: v.to_owned(),
-                        expected: "expected true or false",
-                    });
-                }
-            },
-        };
+        let tool_call = flag(headers, "x-fake-tool-call")?;
         Ok(Params {
             pacing: Pacing::from_headers(headers)?,
             chunks: count(headers, "x-fake-chunks")?.unwrap_or(8),
@@ -185,6 +205,8 @@ impl Params {
             tool_call,
             cached_tokens: number(headers, "x-fake-cached-tokens", u64::from(u32::MAX))?
                 .unwrap_or(0),
+            delta_bytes: number(headers, "x-fake-delta-bytes", 1 << 20)?.unwrap_or(0) as usize,
+            echo_key: flag(headers, "x-fake-echo-key")?.then(|| credential(headers)),
         })
     }
 }
@@ -242,5 +264,13 @@ mod tests {
         assert!(Params::from_headers(&headers(&[("x-fake-fail-status", "200")])).is_err());
         assert!(Params::from_headers(&headers(&[("x-fake-chunk-bytes", "0")])).is_err());
         assert!(Params::from_headers(&headers(&[("x-fake-tool-call", "maybe")])).is_err());
+        let p = Params::from_headers(&headers(&[
+            ("x-fake-delta-bytes", "4096"),
+            ("x-fake-echo-key", "true"),
+            ("authorization", "Bearer sk-test-1234"),
+        ]))
+        .unwrap();
+        assert_eq!(p.delta_bytes, 4096);
+        assert_eq!(p.echo_key.as_deref(), Some("sk-test-1234"));
     }
 }

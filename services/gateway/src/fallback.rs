@@ -43,7 +43,7 @@ pub(crate) async fn open(
     let (mut platform, mut model) = (Arc::clone(&turn.primary), turn.model.clone());
     loop {
         let request = turn.provider_request(&platform, &model);
-        let mut error = match client.start(&platform.endpoint, &request, turn.clock).await {
+        let error = match client.start(&platform.endpoint, &request, turn.clock).await {
             Ok(stream) => {
                 return Ok(Opened {
                     stream,
@@ -53,7 +53,6 @@ pub(crate) async fn open(
             }
             Err(error) => error,
         };
-        platform.redact(&mut error.message);
         let retryable = error.retryable();
         tracing::warn!(
             platform = %platform.platform.name,

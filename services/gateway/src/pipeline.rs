@@ -28,7 +28,7 @@ use crate::interrupt::{Interruption, interruption};
 use crate::ledger::{Ledger, Place};
 use crate::platforms::{PlatformRegistry, ResolvedPlatform};
 use crate::status::GatewayError;
-use crate::turn::{Turn, cancelled_summary, redact_summary};
+use crate::turn::{Turn, cancelled_summary};
 use crate::validate::validate;
 
 /// Events buffered between the producer and a slow caller before the producer waits.
@@ -206,8 +206,7 @@ impl Gateway {
         };
         let was_cancelled = matches!(end, StreamEnd::Cancelled { .. });
         // Finishing a cancelled stream drops the HTTP response, which aborts the upstream call.
-        let mut summary = stream.finish(end);
-        redact_summary(&platform, &mut summary);
+        let summary = stream.finish(end);
         self.observe(&platform, &model, &summary);
         tracing::info!(
             platform = %platform.platform.name,
@@ -253,8 +252,7 @@ impl Gateway {
                 platform,
                 model,
             }) => {
-                let mut summary = summary_for_error(&error, turn.clock);
-                redact_summary(&platform, &mut summary);
+                let summary = summary_for_error(&error, turn.clock);
                 let name = platform.platform.name.clone();
                 let error = GatewayError::Provider {
                     platform: name,
@@ -294,13 +292,13 @@ impl Gateway {
         summary: &colloquy_records::CompletionSummary,
     ) {
         crate::telemetry::record_outcome(platform.platform.kind, model, summary);
-        let answering = summary
-            .identifiers
-            .resolved_model
-            .as_deref()
-            .unwrap_or(model);
-        self.metrics
-            .completion(&platform.platform.name, answering, summary);
+        // The model asked for, from the configured set: caller-chosen names and the
+        // provider's dated snapshots would grow the series without bound.
+        self.metrics.completion(
+            &platform.platform.name,
+            platform.metric_model(model),
+            summary,
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! The platform registry: each configured platform name resolved once, at startup, into the
 //! provider endpoint to call, the platform as records name it, and its fallbacks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,16 +29,20 @@ pub struct ResolvedPlatform {
     /// Names of the platforms tried, in order, when this one fails retryably before its
     /// first byte.
     pub fallbacks: Vec<String>,
+    /// The configured models (and the default one), which metrics name.
+    known_models: BTreeSet<String>,
 }
 
+/// The metric label of a model no platform lists.
+pub const OTHER_MODEL: &str = "other";
+
 impl ResolvedPlatform {
-    /// Removes the platform's API key from a text that came back from the provider, which
-    /// may echo the credential it rejected.
-    /// Texts without the key, the usual case, are left untouched.
-    pub fn redact(&self, text: &mut String) {
-        let key = self.endpoint.api_key.expose_secret();
-        if !key.is_empty() && text.contains(key) {
-            *text = text.replace(key, "***");
+    /// The model as metrics name it: itself when configured, else `other`.
+    pub fn metric_model<'a>(&self, model: &'a str) -> &'a str {
+        if self.known_models.contains(model) {
+            model
+        } else {
+            OTHER_MODEL
         }
     }
 }
@@ -115,10 +119,18 @@ fn resolve(
         default_model: settings.default_model.clone(),
         store_content: settings.store_content,
     };
+    let known_models = settings
+        .models
+        .iter()
+        .chain(std::iter::once(&settings.default_model))
+        .filter(|model| !model.is_empty())
+        .cloned()
+        .collect();
     Ok(ResolvedPlatform {
         endpoint,
         platform,
         fallbacks: settings.fallbacks.clone(),
+        known_models,
     })
 }
 
@@ -254,7 +266,7 @@ mod tests {
 
     fn redacted(platform: &ResolvedPlatform, text: &str) -> String {
         let mut text = text.to_string();
-        platform.redact(&mut text);
+        platform.endpoint.api_key.redact(&mut text);
         text
     }
 

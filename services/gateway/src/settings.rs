@@ -179,6 +179,11 @@ pub struct PlatformSettings {
     /// Model used when a request names none.
     #[serde(default)]
     pub default_model: String,
+    /// Models this platform is known to serve. Metrics keep a series per model for these
+    /// and the default model; every other model a caller names is counted as `other`, so
+    /// callers cannot grow the number of series without bound.
+    #[serde(default)]
+    pub models: Vec<String>,
     /// Headers sent with every request to the provider (for example OpenRouter's
     /// `HTTP-Referer` and `X-Title`).
     #[serde(default)]

@@ -139,13 +139,6 @@ impl Turn {
 /// The error code of an interrupted completion.
 const INTERRUPTED: &str = "interrupted";
 
-/// Scrubs the platform's API key from a provider's error message.
-pub(crate) fn redact_summary(platform: &ResolvedPlatform, summary: &mut CompletionSummary) {
-    if let Some(error) = &mut summary.error {
-        platform.redact(&mut error.message);
-    }
-}
-
 /// The summary of a completion the caller abandoned before the provider's first byte.
 pub(crate) fn cancelled_summary(clock: RequestClock, reason: &str) -> CompletionSummary {
     summary_before_first_byte(

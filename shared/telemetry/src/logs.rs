@@ -1,6 +1,7 @@
 //! Installs the global subscriber: an env-filtered fmt layer, plus an OpenTelemetry layer
 //! exporting spans over OTLP/gRPC when an endpoint is configured.
 
+use std::fmt;
 use std::io::IsTerminal as _;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -10,6 +11,9 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -63,9 +67,43 @@ pub fn init(default_service_name: &str, format: LogFormat) -> anyhow::Result<Tel
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => registry.with(fmt.json().flatten_event(true)).try_init()?,
-        LogFormat::Text => registry.with(fmt).try_init()?,
+        LogFormat::Text => registry.with(fmt.fmt_fields(EscapedFields)).try_init()?,
     }
     Ok(Telemetry { provider })
+}
+
+/// Text-log fields with control characters escaped. Callers choose models, users and labels,
+/// and a CR or LF in one must not start a forged log line; JSON lines escape them already.
+struct EscapedFields;
+
+impl<'writer> FormatFields<'writer> for EscapedFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut escaping = Escaping(&mut writer);
+        DefaultFields::new().format_fields(Writer::new(&mut escaping), fields)
+    }
+}
+
+/// Writes through, with control characters as `\n`, `\r`, `\t` or `\u{..}`.
+struct Escaping<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if !text.contains(char::is_control) {
+            return self.0.write_str(text);
+        }
+        for c in text.chars() {
+            if c.is_control() {
+                write!(self.0, "{}", c.escape_default())?;
+            } else {
+                self.0.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn otlp_configured() -> bool {
@@ -97,4 +135,25 @@ fn tracer_provider(default_service_name: &str) -> anyhow::Result<SdkTracerProvid
         .with_span_processor(processor)
         .with_resource(Resource::builder().with_service_name(service_name).build())
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_start_a_line() {
+        let mut out = String::new();
+        write!(
+            Escaping(&mut out),
+            "model=gpt\r\nINFO forged line\t\u{1b}[31m"
+        )
+        .unwrap();
+        assert_eq!(out, "model=gpt\\r\\nINFO forged line\\t\\u{1b}[31m");
+        let mut plain = String::new();
+        write!(Escaping(&mut plain), "model=gpt-4o user=ünïcode").unwrap();
+        assert_eq!(plain, "model=gpt-4o user=ünïcode");
+    }
 }

@@ -5,7 +5,9 @@ use colloquy_proto::store::v1 as pb;
 use colloquy_records::time::timestamp_from_proto;
 
 use crate::error::StoreError;
-use crate::query::{ConversationFilter, CostGrouping, CostQuery, PageToken, UsageFilter};
+use crate::query::{
+    ConversationFilter, CostGrouping, CostQuery, PageScope, PageToken, UsageFilter,
+};
 
 fn non_empty(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
@@ -27,30 +29,89 @@ fn page_size(requested: u32, default: u64, max: u64) -> u64 {
     }
 }
 
+/// Refuses a range that ends where or before it starts: it holds nothing, and answering it
+/// with an empty page would hide the caller's mistake.
+fn ordered(
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    end_field: &str,
+    start_field: &str,
+) -> Result<(), StoreError> {
+    match (start, end) {
+        (Some(start), Some(end)) if end <= start => Err(StoreError::invalid(
+            end_field,
+            format!("must be after {start_field}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn micros(at: Option<DateTime<Utc>>) -> String {
+    at.map(|t| t.timestamp_micros().to_string()).unwrap_or_default()
+}
+
+/// The filter and the scope its page tokens are bound to.
 pub fn conversation_filter(
     request: pb::ListConversationsRequest,
-) -> Result<ConversationFilter, StoreError> {
-    Ok(ConversationFilter {
+) -> Result<(ConversationFilter, PageScope), StoreError> {
+    let updated_after = time(request.updated_after, "updated_after")?;
+    let updated_before = time(request.updated_before, "updated_before")?;
+    ordered(updated_after, updated_before, "updated_before", "updated_after")?;
+    let labels: Vec<String> = request
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{}={k}{v}", k.len()))
+        .collect();
+    let labels = labels.join("|");
+    let scope = PageScope::new(
+        "ListConversations",
+        &[
+            &request.platform,
+            &request.tenant,
+            &labels,
+            &micros(updated_after),
+            &micros(updated_before),
+        ],
+    );
+    let page_token = PageToken::decode(&request.page_token, &scope)?;
+    let filter = ConversationFilter {
         platform: non_empty(request.platform),
         tenant: non_empty(request.tenant),
         labels: request.labels,
-        updated_after: time(request.updated_after, "updated_after")?,
-        updated_before: time(request.updated_before, "updated_before")?,
+        updated_after,
+        updated_before,
         page_size: page_size(request.page_size, 50, 500),
-        page_token: PageToken::decode(&request.page_token)?,
-    })
+        page_token,
+    };
+    Ok((filter, scope))
 }
 
-pub fn usage_filter(request: pb::ListUsageRequest) -> Result<UsageFilter, StoreError> {
-    Ok(UsageFilter {
+/// The filter and the scope its page tokens are bound to.
+pub fn usage_filter(request: pb::ListUsageRequest) -> Result<(UsageFilter, PageScope), StoreError> {
+    let start = time(request.start_time, "start_time")?;
+    let end = time(request.end_time, "end_time")?;
+    ordered(start, end, "end_time", "start_time")?;
+    let scope = PageScope::new(
+        "ListUsage",
+        &[
+            &request.conversation_id,
+            &micros(start),
+            &micros(end),
+            &request.platform,
+            &request.tenant,
+        ],
+    );
+    let page_token = PageToken::decode(&request.page_token, &scope)?;
+    let filter = UsageFilter {
         conversation_id: non_empty(request.conversation_id),
-        start: time(request.start_time, "start_time")?,
-        end: time(request.end_time, "end_time")?,
+        start,
+        end,
         platform: non_empty(request.platform),
         tenant: non_empty(request.tenant),
         page_size: page_size(request.page_size, 100, 1000),
-        page_token: PageToken::decode(&request.page_token)?,
-    })
+        page_token,
+    };
+    Ok((filter, scope))
 }
 
 pub fn cost_query(request: pb::SummarizeCostsRequest) -> Result<CostQuery, StoreError> {
@@ -58,6 +119,7 @@ pub fn cost_query(request: pb::SummarizeCostsRequest) -> Result<CostQuery, Store
         .ok_or_else(|| StoreError::invalid("start_time", "is required"))?;
     let end = time(request.end_time, "end_time")?
         .ok_or_else(|| StoreError::invalid("end_time", "is required"))?;
+    ordered(Some(start), Some(end), "end_time", "start_time")?;
     let mut group_by = Vec::new();
     for (i, value) in request.group_by.into_iter().enumerate() {
         let grouping = match pb::CostGrouping::try_from(value) {

@@ -102,14 +102,14 @@ impl ConversationStore for StoreService {
         &self,
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
-        let filter = requests::conversation_filter(request.into_inner())?;
+        let (filter, scope) = requests::conversation_filter(request.into_inner())?;
         let (views, next) = query::list_conversations(&self.db, &filter).await?;
         Ok(Response::new(pb::ListConversationsResponse {
             conversations: views
                 .into_iter()
                 .map(convert::conversation)
                 .collect::<Result<_, _>>()?,
-            next_page_token: next.map(|t| t.encode()).unwrap_or_default(),
+            next_page_token: next.map(|t| t.encode(&scope)).unwrap_or_default(),
         }))
     }
 
@@ -117,7 +117,7 @@ impl ConversationStore for StoreService {
         &self,
         request: Request<pb::ListUsageRequest>,
     ) -> Result<Response<pb::ListUsageResponse>, Status> {
-        let filter = requests::usage_filter(request.into_inner())?;
+        let (filter, scope) = requests::usage_filter(request.into_inner())?;
         if let Some(id) = &filter.conversation_id {
             // An unknown conversation is an error, not an empty history.
             query::get_conversation(&self.db, id).await?;
@@ -125,7 +125,7 @@ impl ConversationStore for StoreService {
         let (views, next) = query::list_usage(&self.db, &filter).await?;
         Ok(Response::new(pb::ListUsageResponse {
             entries: views.into_iter().map(convert::usage_entry).collect(),
-            next_page_token: next.map(|t| t.encode()).unwrap_or_default(),
+            next_page_token: next.map(|t| t.encode(&scope)).unwrap_or_default(),
         }))
     }
 

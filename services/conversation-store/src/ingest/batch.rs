@@ -175,8 +175,8 @@ impl Writer {
                         continue;
                     }
                 };
-                if let crate::prices::TurnPricing::Priced { cost, .. } = &pricing {
-                    priced.push((index, cost.currency.clone(), cost.total));
+                if let crate::prices::TurnPricing::Priced { cost, model, .. } = &pricing {
+                    priced.push((index, model.clone(), cost.currency.clone(), cost.total));
                 }
                 turns.push(turn_row(
                     record,
@@ -221,14 +221,10 @@ impl Writer {
         }
         // Counted once committed, so a batch retried record by record is not counted twice.
         self.metrics.batch(jobs.len());
-        for (index, currency, total) in priced {
+        for (index, model, currency, total) in priced {
             let record = &jobs[index].record;
-            self.metrics.cost(
-                &record.platform.name,
-                record.answering_model(),
-                &currency,
-                total,
-            );
+            self.metrics
+                .cost(&record.platform.name, &model, &currency, total);
         }
 
         // Later copies of a record within the same batch answer like retries of the first.

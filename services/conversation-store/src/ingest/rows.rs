@@ -115,7 +115,7 @@ pub fn cost_row(record: &CompletionRecord, pricing: &TurnPricing) -> turn_cost::
         .map(|_| summary.provider_cost_currency.clone())
         .filter(|c| !c.is_empty());
     let (priced, cost, price_id, reason) = match pricing {
-        TurnPricing::Priced { price_id, cost } => (true, Some(cost), Some(*price_id), None),
+        TurnPricing::Priced { price_id, cost, .. } => (true, Some(cost), Some(*price_id), None),
         TurnPricing::Unpriced { reason } => (false, None, None, Some(reason.clone())),
     };
     turn_cost::ActiveModel {

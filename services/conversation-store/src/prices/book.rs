@@ -20,8 +20,16 @@ struct Snapshot {
 /// How a turn was priced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TurnPricing {
-    Priced { price_id: i64, cost: CostBreakdown },
-    Unpriced { reason: String },
+    /// `model` is the price row's: a name from the catalogue, which bounds the metric labels
+    /// it is used for.
+    Priced {
+        price_id: i64,
+        model: String,
+        cost: CostBreakdown,
+    },
+    Unpriced {
+        reason: String,
+    },
 }
 
 #[derive(Clone)]
@@ -131,6 +139,7 @@ impl PriceBook {
         match compute_cost(&counts, entry) {
             Ok(cost) => TurnPricing::Priced {
                 price_id: snapshot.ids[index],
+                model: entry.model.clone(),
                 cost,
             },
             Err(error) => TurnPricing::Unpriced {

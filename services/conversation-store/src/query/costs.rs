@@ -51,9 +51,6 @@ pub async fn summarize_costs(
     db: &DatabaseConnection,
     query: &CostQuery,
 ) -> Result<Vec<CostGroup>, StoreError> {
-    if query.end <= query.start {
-        return Err(StoreError::invalid("end_time", "must be after start_time"));
-    }
     let mut filter = UsageFilter {
         start: Some(query.start),
         end: Some(query.end),

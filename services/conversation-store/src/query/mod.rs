@@ -9,7 +9,7 @@ pub use conversations::{
     ConversationFilter, ConversationView, TurnView, get_conversation, list_conversations,
 };
 pub use costs::{CostGroup, CostGrouping, CostQuery, summarize_costs};
-pub use page_token::PageToken;
+pub use page_token::{PageScope, PageToken};
 pub use usage::{UsageFilter, UsageView, list_usage};
 
 use std::collections::HashMap;

@@ -176,6 +176,70 @@ async fn lists_filter_and_page_stably(mut store: TestStore) {
         .await
         .expect_err("bad token");
     assert_eq!(bad.code(), Code::InvalidArgument);
+
+    // A token pages only the request that issued it.
+    let first = store
+        .client
+        .list_conversations(pb::ListConversationsRequest {
+            page_size: 2,
+            tenant: "even".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("page")
+        .into_inner();
+    assert!(!first.next_page_token.is_empty());
+    let other_filter = store
+        .client
+        .list_conversations(pb::ListConversationsRequest {
+            page_size: 2,
+            tenant: "odd".into(),
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a token of another filter");
+    assert_eq!(other_filter.code(), Code::InvalidArgument);
+    assert!(
+        other_filter.message().starts_with("page_token"),
+        "{}",
+        other_filter.message()
+    );
+    let other_rpc = store
+        .client
+        .list_usage(pb::ListUsageRequest {
+            tenant: "even".into(),
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .expect_err("a token of another RPC");
+    assert_eq!(other_rpc.code(), Code::InvalidArgument);
+
+    // Ranges that end before they start are refused by every read, not answered empty.
+    let now = now_seconds();
+    let inverted = store
+        .client
+        .list_conversations(pb::ListConversationsRequest {
+            updated_after: Some(timestamp(now)),
+            updated_before: Some(timestamp(now - 60)),
+            ..Default::default()
+        })
+        .await
+        .expect_err("inverted range");
+    assert_eq!(inverted.code(), Code::InvalidArgument);
+    assert!(inverted.message().starts_with("updated_before"), "{inverted:?}");
+    let inverted = store
+        .client
+        .list_usage(pb::ListUsageRequest {
+            start_time: Some(timestamp(now)),
+            end_time: Some(timestamp(now - 60)),
+            ..Default::default()
+        })
+        .await
+        .expect_err("inverted range");
+    assert_eq!(inverted.code(), Code::InvalidArgument);
+    assert!(inverted.message().starts_with("end_time"), "{inverted:?}");
 }
 on_both_databases!(listing, lists_filter_and_page_stably);
 

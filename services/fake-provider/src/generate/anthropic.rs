@@ -6,7 +6,7 @@ use std::fmt;
 
 use http::HeaderMap;
 
-use super::{Output, Plan, StopKind, expected_reasoning, expected_text, reasoning_word, text_word};
+use super::{Output, Plan, StopKind, expected_reasoning, reasoning_word};
 use crate::ids;
 use crate::json::quote;
 use crate::sse::SseWriter;
@@ -128,7 +128,7 @@ pub(super) fn stream(plan: &Plan) -> Output {
                 }
                 b.delta(
                     index,
-                    format_args!(r#""type":"text_delta","text":"{}""#, text_word(i)),
+                    format_args!(r#""type":"text_delta","text":"{}""#, plan.text_word(i)),
                 );
             }
             b.stop(index);
@@ -199,7 +199,7 @@ pub(super) fn complete(plan: &Plan) -> Output {
     if plan.text > 0 || !plan.tool_call {
         content.push(format!(
             r#"{{"type":"text","text":{}}}"#,
-            quote(&expected_text(plan.text))
+            quote(&plan.text_of(plan.text))
         ));
     }
     if plan.tool_call {

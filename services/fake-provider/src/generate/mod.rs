@@ -36,25 +36,41 @@ pub const TOOL_ARGUMENTS: &str = r#"{"location":"Paris"}"#;
 /// The argument fragments as streamed; they concatenate to [`TOOL_ARGUMENTS`].
 const TOOL_FRAGMENTS: [&str; 5] = [r#"{""#, "location", r#"":""#, "Paris", r#""}"#];
 
-/// One generated delta: `word0`, ` word1`, ` word2`, …
+/// One generated delta: `word0`, ` word1`, ` word2`, …, padded with dots to `width` bytes
+/// when `x-fake-delta-bytes` asks for large deltas.
 pub(crate) struct Word {
     stem: &'static str,
     i: usize,
+    width: usize,
 }
 
 impl fmt::Display for Word {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sep = if self.i == 0 { "" } else { " " };
-        write!(f, "{sep}{}{}", self.stem, self.i)
+        let word = format!("{sep}{}{}", self.stem, self.i);
+        write!(
+            f,
+            "{word}{:.<pad$}",
+            "",
+            pad = self.width.saturating_sub(word.len())
+        )
     }
 }
 
 pub(crate) fn text_word(i: usize) -> Word {
-    Word { stem: "word", i }
+    Word {
+        stem: "word",
+        i,
+        width: 0,
+    }
 }
 
 pub(crate) fn reasoning_word(i: usize) -> Word {
-    Word { stem: "think", i }
+    Word {
+        stem: "think",
+        i,
+        width: 0,
+    }
 }
 
 /// The text of `n` generated deltas: `"word0 word1 … word<n-1>"`.
@@ -90,6 +106,8 @@ pub(crate) struct Plan {
     pub cached_tokens: u64,
     /// Stop after this many emitted deltas (or at the end of the deltas, if sooner).
     pub stop: Option<(usize, StopKind)>,
+    /// Bytes each text delta is padded to (`x-fake-delta-bytes`); 0 leaves them as they are.
+    pub delta_bytes: usize,
 }
 
 impl Plan {
@@ -118,7 +136,21 @@ impl Plan {
             input_tokens: request::prompt_tokens(dialect, request),
             cached_tokens: params.cached_tokens,
             stop,
+            delta_bytes: params.delta_bytes,
         }
+    }
+
+    /// Text delta `i` as this answer streams it.
+    pub(crate) fn text_word(&self, i: usize) -> Word {
+        Word {
+            width: self.delta_bytes,
+            ..text_word(i)
+        }
+    }
+
+    /// The text of the first `n` deltas, as the non-streaming answer holds it.
+    pub(crate) fn text_of(&self, n: usize) -> String {
+        (0..n).map(|i| self.text_word(i).to_string()).collect()
     }
 
     pub(crate) fn tool_fragments(&self) -> &'static [&'static str] {
@@ -185,7 +217,10 @@ pub(crate) async fn respond(
         tokio::time::sleep(pacing.first_byte_delay).await;
     }
     if let Some(status) = params.fail_status {
-        return errors::scripted_failure(dialect, status);
+        return match &params.echo_key {
+            Some(key) => errors::echoing_key(dialect, status, key),
+            None => errors::scripted_failure(dialect, status),
+        };
     }
     let plan = Plan::new(dialect, request, params);
     if !stream && matches!(plan.stop, Some((_, StopKind::Fail))) {
@@ -252,6 +287,20 @@ pub(crate) async fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_words_keep_their_width() {
+        let word = Word {
+            width: 12,
+            ..text_word(3)
+        };
+        assert_eq!(word.to_string(), " word3......");
+        let short = Word {
+            width: 2,
+            ..text_word(10)
+        };
+        assert_eq!(short.to_string(), " word10");
+    }
 
     #[test]
     fn words_and_text() {

@@ -6,7 +6,7 @@ use std::fmt;
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use super::{Output, Plan, StopKind, expected_text, text_word};
+use super::{Output, Plan, StopKind};
 use crate::ids::{self, Obfuscation};
 use crate::json::{pretty, quote};
 use crate::sse::SseWriter;
@@ -105,7 +105,7 @@ pub(super) fn stream(plan: &Plan, request: &Value) -> Output {
             }
             c.chunk(
                 &mut w,
-                format_args!(r#""delta":{{"content":"{}"}}"#, text_word(i)),
+                format_args!(r#""delta":{{"content":"{}"}}"#, plan.text_word(i)),
             );
         }
         if plan.tool_call {
@@ -169,7 +169,7 @@ pub(super) fn stream(plan: &Plan, request: &Value) -> Output {
 pub(super) fn complete(plan: &Plan) -> Output {
     let content = match (plan.text, plan.tool_call) {
         (0, true) => "null".to_owned(),
-        (n, _) => quote(&expected_text(n)),
+        (n, _) => quote(&plan.text_of(n)),
     };
     let (tool_calls, finish) = if plan.tool_call {
         (

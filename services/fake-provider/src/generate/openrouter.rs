@@ -7,7 +7,7 @@ use std::fmt;
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use super::{Output, Plan, StopKind, expected_reasoning, expected_text, reasoning_word, text_word};
+use super::{Output, Plan, StopKind, expected_reasoning, reasoning_word};
 use crate::ids;
 use crate::json::quote;
 use crate::sse::SseWriter;
@@ -132,7 +132,7 @@ pub(super) fn stream(plan: &Plan, request: &Value) -> Output {
                 &mut w,
                 format_args!(
                     r#""content":"{}","reasoning":null,"reasoning_details":[]"#,
-                    text_word(i)
+                    plan.text_word(i)
                 ),
             );
             if i == 0 && plan.text > 1 {
@@ -203,7 +203,7 @@ pub(super) fn complete(plan: &Plan, request: &Value) -> Output {
     let id = generation_id(plan.created);
     let content = match (plan.text, plan.tool_call) {
         (0, true) => "null".to_owned(),
-        (n, _) => quote(&expected_text(n)),
+        (n, _) => quote(&plan.text_of(n)),
     };
     let reasoning = match plan.reasoning {
         0 => "null".to_owned(),

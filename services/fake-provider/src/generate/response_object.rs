@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Plan, expected_reasoning, expected_text};
+use super::{Plan, expected_reasoning};
 use crate::ids;
 use crate::json::{echo, quote};
 
@@ -165,7 +165,7 @@ impl Items {
             out.push(Self::reasoning_done(id, plan));
         }
         if let Some(id) = &self.message {
-            let text = Self::text_part(&quote(&expected_text(plan.text)));
+            let text = Self::text_part(&quote(&plan.text_of(plan.text)));
             out.push(Self::message(id, "completed", &text));
         }
         if let Some(ids) = &self.call {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::openai_chat::openai_headers;
 use super::response_object::{Items, ResponseObject};
-use super::{Output, Plan, StopKind, expected_reasoning, expected_text, reasoning_word, text_word};
+use super::{Output, Plan, StopKind, expected_reasoning, reasoning_word};
 use crate::ids::Obfuscation;
 use crate::json::{pretty, quote};
 use crate::sse::SseWriter;
@@ -109,10 +109,10 @@ pub(super) fn stream(plan: &Plan, request: &Value) -> Output {
                 let obf = Obfuscation(ev.obfuscate);
                 ev.emit(
                     "response.output_text.delta",
-                    format_args!(r#"{at},"delta":"{}","logprobs":[]{obf}"#, text_word(i)),
+                    format_args!(r#"{at},"delta":"{}","logprobs":[]{obf}"#, plan.text_word(i)),
                 );
             }
-            let text = quote(&expected_text(plan.text));
+            let text = quote(&plan.text_of(plan.text));
             ev.emit(
                 "response.output_text.done",
                 format_args!(r#"{at},"text":{text},"logprobs":[]"#),

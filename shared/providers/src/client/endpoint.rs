@@ -1,6 +1,7 @@
 //! Where and how to reach one provider platform: base URL, credentials, timeouts and retries.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -8,31 +9,111 @@ use colloquy_records::ProviderKind;
 use serde::Deserialize;
 
 /// A provider API key. It never prints itself: `Debug` and `Display` show `***`, so an
-/// `Endpoint` can be logged whole.
+/// `Endpoint` can be logged whole. Cheap to clone.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct ApiKey(String);
+#[serde(from = "String")]
+pub struct ApiKey(Arc<str>);
+
+/// Characters providers put in place of a key's middle when they echo it masked.
+const MASKS: [char; 3] = ['*', '\u{2026}', '.'];
+/// Keys shorter than this are only redacted where they appear whole: a short key's first or
+/// last characters say too little to recognise it by.
+const MIN_KEY_FOR_FRAGMENTS: usize = 12;
+/// What stands in for a key.
+const REDACTED: &str = "***";
 
 impl ApiKey {
     pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
+        Self(Arc::from(key.into()))
     }
 
     /// The key itself, for the one place that builds the authentication header.
     pub fn expose_secret(&self) -> &str {
         &self.0
     }
+
+    /// Removes the key from a text that came back from the provider, which may echo the
+    /// credential it rejected: the whole key, and the masked forms providers print
+    /// (`sk-proj-****abcd`, `sk-…abcd`) or a long enough piece of its start. Texts without
+    /// any of them, the usual case, are left untouched.
+    pub fn redact(&self, text: &mut String) {
+        let key: &str = &self.0;
+        if key.is_empty() {
+            return;
+        }
+        if text.contains(key) {
+            *text = text.replace(key, REDACTED);
+        }
+        if key.chars().count() < MIN_KEY_FOR_FRAGMENTS || !self.may_hold_fragment(text) {
+            return;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find(|c: char| !is_separator(c)) {
+            out.push_str(&rest[..start]);
+            rest = &rest[start..];
+            let end = rest.find(is_separator).unwrap_or(rest.len());
+            let word = &rest[..end];
+            let trimmed = word.trim_end_matches(['.', ',', ';', ':', '!', '?']);
+            if self.is_fragment(trimmed) {
+                out.push_str(REDACTED);
+                out.push_str(&word[trimmed.len()..]);
+            } else {
+                out.push_str(word);
+            }
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        *text = out;
+    }
+
+    fn head(&self) -> &str {
+        let end = self
+            .0
+            .char_indices()
+            .nth(8)
+            .map_or(self.0.len(), |(i, _)| i);
+        &self.0[..end]
+    }
+
+    fn tail(&self) -> &str {
+        let start = self.0.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+        &self.0[start..]
+    }
+
+    /// A cheap first look, so that texts without the key's ends are not rebuilt.
+    fn may_hold_fragment(&self, text: &str) -> bool {
+        text.contains(self.tail()) || text.contains(self.head())
+    }
+
+    /// A word that starts like the key (its first eight characters), or that ends like it
+    /// (its last four) with a mask in between.
+    fn is_fragment(&self, word: &str) -> bool {
+        if word.len() < 8 {
+            return false;
+        }
+        word.starts_with(self.head())
+            || (word.ends_with(self.tail()) && word.contains(MASKS) && word != self.tail())
+    }
+}
+
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '"' | '\'' | '`' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | '='
+        )
 }
 
 impl From<String> for ApiKey {
     fn from(key: String) -> Self {
-        Self(key)
+        Self::new(key)
     }
 }
 
 impl From<&str> for ApiKey {
     fn from(key: &str) -> Self {
-        Self(key.to_owned())
+        Self::new(key)
     }
 }
 
@@ -166,5 +247,40 @@ mod tests {
     fn unlimited_deadline_does_not_overflow() {
         let clock = RequestClock::now();
         assert!(clock.deadline(Duration::MAX) > clock.instant);
+    }
+
+    #[test]
+    fn redacts_the_key_whole_masked_and_in_pieces() {
+        let key = ApiKey::from("sk-proj-AbCdEfGh1234567890wxyz");
+        let redacted = |text: &str| {
+            let mut text = text.to_string();
+            key.redact(&mut text);
+            text
+        };
+        assert_eq!(
+            redacted("Incorrect API key provided: sk-proj-AbCdEfGh1234567890wxyz."),
+            "Incorrect API key provided: ***."
+        );
+        assert_eq!(
+            redacted("Incorrect API key provided: sk-proj-********************wxyz. See docs."),
+            "Incorrect API key provided: ***. See docs."
+        );
+        assert_eq!(
+            redacted("key sk-pro\u{2026}wxyz is invalid"),
+            "key *** is invalid"
+        );
+        assert_eq!(
+            redacted("key \"sk-proj-AbCd...\" is invalid"),
+            "key \"***...\" is invalid"
+        );
+        assert_eq!(
+            redacted("rate limited; retry in 20s (wxyz)"),
+            "rate limited; retry in 20s (wxyz)",
+            "the last four characters alone are not the key"
+        );
+        let short = ApiKey::from("sk-1");
+        let mut text = "short key sk-1 and sk-****".to_string();
+        short.redact(&mut text);
+        assert_eq!(text, "short key *** and sk-****");
     }
 }

@@ -93,6 +93,7 @@ impl ProviderClient {
             endpoint.timeouts,
             clock,
             attempts,
+            endpoint.api_key.clone(),
         ))
     }
 

@@ -185,7 +185,10 @@ async fn send_once(
             }
         })
         .await;
-        return Err(adapter.on_error_response(status.as_u16(), response.headers(), &body));
+        let mut error = adapter.on_error_response(status.as_u16(), response.headers(), &body);
+        // Before anything logs it: a provider may echo the credential it refused.
+        endpoint.api_key.redact(&mut error.message);
+        return Err(error);
     }
 
     match timeout_at(deadline, response.chunk()).await {

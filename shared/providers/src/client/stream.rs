@@ -12,6 +12,7 @@ use colloquy_sse::{SseDecoder, SseError, SseEvent};
 use reqwest::Response;
 use tokio::time::{Sleep, sleep_until, timeout_at};
 
+use super::ApiKey;
 use super::endpoint::saturating_add;
 use super::send::{Answer, describe};
 use super::summary::{self, Ending};
@@ -56,6 +57,8 @@ pub struct CompletionStream {
     clock: RequestClock,
     first_delta_at: Option<Instant>,
     attempts: u32,
+    /// Scrubbed from the provider's in-stream error message.
+    api_key: ApiKey,
 }
 
 /// How the body is interpreted.
@@ -84,6 +87,7 @@ impl CompletionStream {
         timeouts: Timeouts,
         clock: RequestClock,
         attempts: u32,
+        api_key: ApiKey,
     ) -> Self {
         let body = if streaming {
             Body::Events {
@@ -109,6 +113,7 @@ impl CompletionStream {
             clock,
             first_delta_at: None,
             attempts,
+            api_key,
         }
     }
 
@@ -138,14 +143,18 @@ impl CompletionStream {
             StreamEnd::Cancelled { reason } if !self.ended => Some(reason),
             _ => None,
         };
-        summary::build(Ending {
+        let mut summary = summary::build(Ending {
             outcome: self.adapter.take_outcome(),
             failure: self.failure,
             truncated_bytes: self.truncated_bytes,
             cancelled,
             clock: self.clock,
             first_delta_at: self.first_delta_at,
-        })
+        });
+        if let Some(error) = &mut summary.error {
+            self.api_key.redact(&mut error.message);
+        }
+        summary
     }
 
     /// Attempts made (1 = no retry), for logs and metrics.
