@@ -4,14 +4,13 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use colloquy_proto::common::v1 as common;
 use colloquy_proto::gateway::v1 as gw;
-use colloquy_proto::gateway::v1::chat_gateway_client::ChatGatewayClient;
 use colloquy_proto::store::v1 as pb;
-use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use tokio_stream::StreamExt;
 
+use crate::connect::Target;
 use crate::print;
 
 #[derive(clap::Args)]
@@ -46,10 +45,8 @@ fn message(role: common::Role, content: &str) -> common::Message {
     }
 }
 
-pub async fn run(gateway: &str, store: &str, args: ChatArgs) -> anyhow::Result<()> {
-    let mut client = ChatGatewayClient::connect(gateway.to_string())
-        .await
-        .with_context(|| format!("cannot reach the gateway at {gateway}"))?;
+pub async fn run(gateway: &Target, store: &Target, args: ChatArgs) -> anyhow::Result<()> {
+    let mut client = gateway.gateway().await?;
     let mut messages = Vec::new();
     if let Some(system) = &args.system {
         messages.push(message(common::Role::System, system));
@@ -103,13 +100,11 @@ pub async fn run(gateway: &str, store: &str, args: ChatArgs) -> anyhow::Result<(
 
 /// The gateway delivers the record after the terminal event; poll briefly until it is there.
 async fn wait_for_turn(
-    store: &str,
+    store: &Target,
     conversation_id: &str,
     record_id: &str,
 ) -> anyhow::Result<pb::Turn> {
-    let mut client = ConversationStoreClient::connect(store.to_string())
-        .await
-        .with_context(|| format!("cannot reach the store at {store}"))?;
+    let mut client = store.store().await?;
     for _ in 0..100 {
         match client
             .get_conversation(pb::GetConversationRequest {

@@ -2,10 +2,12 @@
 //! from the store.
 
 mod chat;
+mod connect;
 mod print;
 mod reads;
 
 use clap::{Parser, Subcommand};
+use connect::Target;
 
 #[derive(Parser)]
 #[command(version, about = "Colloquy command-line client")]
@@ -26,6 +28,17 @@ struct Cli {
         global = true
     )]
     store: String,
+    /// Bearer token for the gateway.
+    #[arg(long, env = "COLLOQUY_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// Bearer token for the store (a read or admin credential).
+    #[arg(
+        long,
+        env = "COLLOQUY_STORE_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    store_token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,12 +66,22 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let gateway = Target {
+        url: cli.gateway,
+        token: cli.token,
+        what: "gateway",
+    };
+    let store = Target {
+        url: cli.store,
+        token: cli.store_token,
+        what: "store",
+    };
     let result = match cli.command {
-        Command::Chat(args) => chat::run(&cli.gateway, &cli.store, args).await,
-        Command::Show { conversation_id } => reads::show(&cli.store, &conversation_id).await,
-        Command::List(args) => reads::list(&cli.store, args).await,
-        Command::Usage { conversation_id } => reads::usage(&cli.store, &conversation_id).await,
-        Command::Costs(args) => reads::costs(&cli.store, args).await,
+        Command::Chat(args) => chat::run(&gateway, &store, args).await,
+        Command::Show { conversation_id } => reads::show(&store, &conversation_id).await,
+        Command::List(args) => reads::list(&store, args).await,
+        Command::Usage { conversation_id } => reads::usage(&store, &conversation_id).await,
+        Command::Costs(args) => reads::costs(&store, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,20 +1,13 @@
 //! `colloquy show | list | usage | costs`: the store's reads.
 
-use anyhow::Context;
 use colloquy_proto::store::v1 as pb;
-use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
-use tonic::transport::Channel;
 
+use crate::connect::Target;
 use crate::print;
 
-async fn connect(store: &str) -> anyhow::Result<ConversationStoreClient<Channel>> {
-    ConversationStoreClient::connect(store.to_string())
-        .await
-        .with_context(|| format!("cannot reach the store at {store}"))
-}
-
-pub async fn show(store: &str, id: &str) -> anyhow::Result<()> {
-    let conversation = connect(store)
+pub async fn show(store: &Target, id: &str) -> anyhow::Result<()> {
+    let conversation = store
+        .store()
         .await?
         .get_conversation(pb::GetConversationRequest {
             conversation_id: id.into(),
@@ -42,8 +35,9 @@ pub struct ListArgs {
     limit: u32,
 }
 
-pub async fn list(store: &str, args: ListArgs) -> anyhow::Result<()> {
-    let page = connect(store)
+pub async fn list(store: &Target, args: ListArgs) -> anyhow::Result<()> {
+    let page = store
+        .store()
         .await?
         .list_conversations(pb::ListConversationsRequest {
             platform: args.platform,
@@ -59,8 +53,8 @@ pub async fn list(store: &str, args: ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn usage(store: &str, id: &str) -> anyhow::Result<()> {
-    let mut client = connect(store).await?;
+pub async fn usage(store: &Target, id: &str) -> anyhow::Result<()> {
+    let mut client = store.store().await?;
     let mut token = String::new();
     loop {
         let page = client
@@ -106,7 +100,7 @@ pub struct CostArgs {
     group_by: Vec<String>,
 }
 
-pub async fn costs(store: &str, args: CostArgs) -> anyhow::Result<()> {
+pub async fn costs(store: &Target, args: CostArgs) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     let start = now - chrono::Duration::hours(args.hours);
     let ts = |t: chrono::DateTime<chrono::Utc>| prost_types::Timestamp {
@@ -124,7 +118,8 @@ pub async fn costs(store: &str, args: CostArgs) -> anyhow::Result<()> {
             other => anyhow::bail!("unknown grouping {other:?} (platform, model, day, tenant)"),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let summary = connect(store)
+    let summary = store
+        .store()
         .await?
         .summarize_costs(pb::SummarizeCostsRequest {
             start_time: Some(ts(start)),

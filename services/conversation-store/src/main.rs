@@ -62,7 +62,7 @@ async fn execute(command: Option<Command>, settings: Settings) -> anyhow::Result
                 .await
                 .with_context(|| format!("cannot listen on {}", settings.listen))?;
             tracing::info!(address = %listener.local_addr()?, database = %colloquy_store::db::redact(&settings.database.url), "conversation store listening");
-            colloquy_store::serve(settings, listener, shutdown_signal()).await?;
+            colloquy_store::serve(settings, listener, colloquy_serving::shutdown_signal()).await?;
             tracing::info!("conversation store stopped");
         }
         Command::Migrate => {
@@ -86,26 +86,4 @@ async fn execute(command: Option<Command>, settings: Settings) -> anyhow::Result
         }
     }
     Ok(())
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

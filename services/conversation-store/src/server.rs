@@ -1,39 +1,38 @@
-//! Starts the store: database, price book, writers, and the gRPC server with health and
-//! reflection, until the shutdown future resolves.
+//! Starts the store: database, price book, writers, and the gRPC port (with health,
+//! reflection and per-method authorisation), until the shutdown future resolves.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use anyhow::Context;
+use colloquy_access::server_tls;
 use colloquy_proto::store::v1::conversation_store_server::ConversationStoreServer;
+use colloquy_serving::{Access, GrpcServer, MetricsEndpoint};
+use prometheus_client::registry::Registry;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
-
-use colloquy_access::{BearerToken, RequireToken, server_tls};
-use tonic::service::interceptor::InterceptedService;
 
 use crate::db::connect_and_migrate;
-use crate::grpc::StoreService;
+use crate::grpc::{STORE_SERVICE, StoreService, store_access};
 use crate::ingest::Ingest;
 use crate::metrics::StoreMetrics;
 use crate::prices::PriceBook;
 use crate::settings::Settings;
-use prometheus_client::registry::Registry;
-use std::sync::Arc;
 
 /// The store's parts, connected and migrated.
 pub struct App {
     pub db: DatabaseConnection,
     pub prices: PriceBook,
     settings: Settings,
-    token: Option<BearerToken>,
+    access: Access,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Credentials are read first: a bad path fails before the database is touched.
-        let token = BearerToken::load(&settings.auth, "auth")?;
+        let access = store_access(&settings.auth)?;
         let tls = server_tls(&settings.tls, "tls")?;
         let db = connect_and_migrate(&settings.database).await?;
         let prices = PriceBook::load(&db).await?;
@@ -41,7 +40,7 @@ impl App {
             db,
             prices,
             settings,
-            token,
+            access,
             tls,
         })
     }
@@ -52,22 +51,16 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let addr = listener
+            .local_addr()
+            .context("reading the listen address")?;
+        self.access
+            .check_exposure("listen", addr, self.settings.auth.allow_unauthenticated)?;
         let mut registry = Registry::default();
         let metrics = StoreMetrics::register(&mut registry);
-        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-        if let Some(addr) = self.settings.metrics.listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("metrics.listen: cannot bind {addr}: {e}"))?;
-            tracing::info!(%addr, "metrics on /metrics");
-            tokio::spawn(colloquy_telemetry::serve_metrics(
-                listener,
-                Arc::new(registry),
-                async move {
-                    let _ = metrics_stopped.await;
-                },
-            ));
-        }
+        let _metrics_endpoint =
+            MetricsEndpoint::start(self.settings.metrics.listen, "metrics.listen", registry)
+                .await?;
         let ingest = Ingest::start(
             self.db.clone(),
             self.prices.clone(),
@@ -82,42 +75,16 @@ impl App {
             metrics,
             self.settings.record_limits(),
         );
-        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        let limit = self.settings.limits.max_request_bytes;
+        let server = GrpcServer::new(&[STORE_SERVICE], self.tls, self.access).await;
+        let routes = server.routes()?.add_service(
+            ConversationStoreServer::new(service)
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+        );
         // Reported only now: the database is migrated and the price book loaded.
-        health_reporter
-            .set_serving::<ConversationStoreServer<StoreService>>()
-            .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(colloquy_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let draining = async move {
-            shutdown.await;
-            health_reporter
-                .set_not_serving::<ConversationStoreServer<StoreService>>()
-                .await;
-        };
-        let mut server = tonic::transport::Server::builder();
-        if let Some(tls) = self.tls.clone() {
-            server = server.tls_config(tls)?;
-        }
-        let store = ConversationStoreServer::new(service)
-            .max_decoding_message_size(self.settings.limits.max_request_bytes)
-            .max_encoding_message_size(self.settings.limits.max_request_bytes);
-        server
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(InterceptedService::new(
-                store,
-                RequireToken::new(self.token.clone()),
-            ))
-            .serve_with_incoming_shutdown(
-                // Without TCP_NODELAY a small ack waits on the caller's delayed ACK (~40 ms).
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                draining,
-            )
-            .await?;
-        let _ = metrics_stop.send(());
+        server.health().set_serving(true).await;
+        server.serve(routes, listener, shutdown).await?;
         self.db.close().await?;
         Ok(())
     }

@@ -26,12 +26,33 @@ pub struct Settings {
     pub log_format: LogFormat,
     #[serde(default)]
     pub metrics: MetricsSettings,
-    /// Callers (the gateways) must send `authorization: Bearer <token>` when a token is set.
+    /// Who may call which method.
     #[serde(default)]
-    pub auth: TokenSource,
+    pub auth: AuthSettings,
     /// TLS certificate and key; plain HTTP/2 when unset.
     #[serde(default)]
     pub tls: TlsSettings,
+}
+
+/// Credentials by role; each is `authorization: Bearer <token>` with a token of the role's
+/// source (a file may hold several, one per line, for rotation). A role without tokens can
+/// call nothing, once any role has one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The gateways: `RecordCompletion`, and `GetConversation` for the histories they send.
+    #[serde(default)]
+    pub ingest: TokenSource,
+    /// Readers: every read (conversations, usage, costs, platforms, prices).
+    #[serde(default)]
+    pub read: TokenSource,
+    /// Operators: prices and imports, and every read.
+    #[serde(default)]
+    pub admin: TokenSource,
+    /// Serve without any token on an address other than loopback. Off by default: the store
+    /// refuses to start open to the network unless this says so.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
 }
 
 /// Where Prometheus scrapes the store's metrics (`GET /metrics`).

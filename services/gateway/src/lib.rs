@@ -2,6 +2,7 @@
 //! gRPC, ends every stream with exactly one terminal event, and hands one record per
 //! completion to the conversation store.
 
+pub mod app;
 pub mod events;
 mod fallback;
 pub mod history;
@@ -10,7 +11,6 @@ mod ledger;
 mod metrics;
 pub mod pipeline;
 pub mod platforms;
-pub mod server;
 pub mod service;
 pub mod settings;
 pub mod status;
@@ -19,5 +19,6 @@ pub mod telemetry;
 mod turn;
 pub mod validate;
 
-pub use server::{serve, shutdown_signal};
+pub use app::{App, serve};
+pub use colloquy_serving::shutdown_signal;
 pub use settings::{LogFormat, Settings};

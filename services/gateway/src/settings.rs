@@ -61,9 +61,9 @@ pub struct Settings {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsSettings,
-    /// Callers must send `authorization: Bearer <token>` when a token is set.
+    /// Who may call the gateway.
     #[serde(default)]
-    pub auth: TokenSource,
+    pub auth: CallerAuthSettings,
     /// TLS certificate and key of the gRPC server; plain HTTP/2 when unset.
     #[serde(default)]
     pub tls: TlsSettings,
@@ -74,6 +74,30 @@ pub struct Settings {
     /// TLS `dns:///` store URL.
     #[serde(default)]
     pub store_ca_file: Option<PathBuf>,
+}
+
+/// The callers' credential: `authorization: Bearer <token>` with one of these tokens. A token
+/// file may hold several, one per line, for rotation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerAuthSettings {
+    /// Name of the environment variable holding the token.
+    pub token_env: Option<String>,
+    /// File holding the tokens, one per line (a mounted secret).
+    pub token_file: Option<PathBuf>,
+    /// Serve without a token on an address other than loopback. Off by default: the gateway
+    /// refuses to start open to the network unless this says so.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+}
+
+impl CallerAuthSettings {
+    pub fn tokens(&self) -> TokenSource {
+        TokenSource {
+            token_env: self.token_env.clone(),
+            token_file: self.token_file.clone(),
+        }
+    }
 }
 
 /// Where Prometheus scrapes the gateway's metrics (`GET /metrics`).

@@ -6,4 +6,6 @@ mod tls;
 mod token;
 
 pub use tls::{TlsError, TlsSettings, client_tls, server_tls};
-pub use token::{AttachToken, BearerToken, RequireToken, TokenChannel, TokenError, TokenSource};
+pub use token::{
+    AttachToken, BearerToken, RequireToken, TokenChannel, TokenError, TokenSet, TokenSource,
+};

@@ -36,6 +36,28 @@ pub enum TokenError {
     Invalid { key: String },
 }
 
+fn read_source(source: &TokenSource, key: &str) -> Result<Option<String>, TokenError> {
+    match (&source.token_env, &source.token_file) {
+        (Some(_), Some(_)) => Err(TokenError::Both { key: key.into() }),
+        (None, None) => Ok(None),
+        (Some(name), None) => std::env::var(name)
+            .map(Some)
+            .map_err(|_| TokenError::MissingEnv {
+                key: key.into(),
+                name: name.clone(),
+            }),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path)
+                .map(Some)
+                .map_err(|e| TokenError::File {
+                    key: key.into(),
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })
+        }
+    }
+}
+
 /// A shared secret; never printed.
 #[derive(Clone)]
 pub struct BearerToken(Arc<str>);
@@ -55,33 +77,73 @@ impl BearerToken {
 
     /// Reads the token named by `source`; `None` when neither place is set. `key` names the
     /// settings section in errors.
+    /// Reads the token named by `source`; `None` when neither place is set. A file's first
+    /// line is the token. `key` names the settings section in errors.
     pub fn load(source: &TokenSource, key: &str) -> Result<Option<Self>, TokenError> {
-        let text = match (&source.token_env, &source.token_file) {
-            (Some(_), Some(_)) => return Err(TokenError::Both { key: key.into() }),
-            (None, None) => return Ok(None),
-            (Some(name), None) => std::env::var(name).map_err(|_| TokenError::MissingEnv {
-                key: key.into(),
-                name: name.clone(),
-            })?,
-            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| TokenError::File {
-                key: key.into(),
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?,
+        let Some(text) = read_source(source, key)? else {
+            return Ok(None);
         };
-        Self::new(&text)
+        Self::new(text.lines().next().unwrap_or_default())
             .map(Some)
             .ok_or(TokenError::Invalid { key: key.into() })
     }
 
     /// Compares in time independent of where the first difference is.
-    fn matches(&self, presented: &[u8]) -> bool {
+    pub fn matches(&self, presented: &[u8]) -> bool {
         let expected = self.0.as_bytes();
         let mut difference = expected.len() ^ presented.len();
         for (i, byte) in expected.iter().enumerate() {
             difference |= usize::from(byte ^ presented.get(i).copied().unwrap_or(0));
         }
         difference == 0
+    }
+}
+
+/// The tokens a server accepts for one role. A token file may hold several, one per line, so
+/// that a credential can be rotated without downtime: add the new token, move the callers over,
+/// remove the old one.
+#[derive(Clone, Default)]
+pub struct TokenSet(Vec<BearerToken>);
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenSet({} tokens)", self.0.len())
+    }
+}
+
+impl TokenSet {
+    /// Reads every token named by `source` (empty when neither place is set). `key` names the
+    /// settings section in errors.
+    pub fn load(source: &TokenSource, key: &str) -> Result<Self, TokenError> {
+        let Some(text) = read_source(source, key)? else {
+            return Ok(Self::default());
+        };
+        let tokens = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(|line| BearerToken::new(line).ok_or(TokenError::Invalid { key: key.into() }))
+            .collect::<Result<Vec<_>, _>>()?;
+        if tokens.is_empty() {
+            return Err(TokenError::Invalid { key: key.into() });
+        }
+        Ok(Self(tokens))
+    }
+
+    pub fn from_tokens(tokens: impl IntoIterator<Item = BearerToken>) -> Self {
+        Self(tokens.into_iter().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `presented` is one of the tokens. Every token is compared in full, in time
+    /// independent of where a difference is.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        self.0
+            .iter()
+            .fold(false, |found, token| token.matches(presented) | found)
     }
 }
 
@@ -179,6 +241,33 @@ mod tests {
             "Bearer s3cret-token"
         );
         assert_eq!(format!("{token:?}"), "BearerToken(***)");
+    }
+
+    #[test]
+    fn a_token_file_may_hold_several_tokens_for_rotation() {
+        let path = std::env::temp_dir().join(format!("colloquy-tokens-{}", std::process::id()));
+        std::fs::write(&path, "old-token\n\n  new-token  \n").unwrap();
+        let source = TokenSource {
+            token_env: None,
+            token_file: Some(path.clone()),
+        };
+        let set = TokenSet::load(&source, "auth.admin").unwrap();
+        assert!(set.matches(b"old-token") && set.matches(b"new-token"));
+        assert!(!set.matches(b"new-toke") && !set.matches(b""));
+        assert_eq!(format!("{set:?}"), "TokenSet(2 tokens)");
+        let client = BearerToken::load(&source, "store_auth").unwrap().unwrap();
+        assert!(
+            client.matches(b"old-token"),
+            "a client sends the first line"
+        );
+        std::fs::write(&path, "\n\n").unwrap();
+        assert!(TokenSet::load(&source, "auth.admin").is_err());
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            TokenSet::load(&TokenSource::default(), "auth.read")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

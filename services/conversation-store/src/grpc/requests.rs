@@ -47,7 +47,8 @@ fn ordered(
 }
 
 fn micros(at: Option<DateTime<Utc>>) -> String {
-    at.map(|t| t.timestamp_micros().to_string()).unwrap_or_default()
+    at.map(|t| t.timestamp_micros().to_string())
+        .unwrap_or_default()
 }
 
 /// The filter and the scope its page tokens are bound to.
@@ -56,7 +57,12 @@ pub fn conversation_filter(
 ) -> Result<(ConversationFilter, PageScope), StoreError> {
     let updated_after = time(request.updated_after, "updated_after")?;
     let updated_before = time(request.updated_before, "updated_before")?;
-    ordered(updated_after, updated_before, "updated_before", "updated_after")?;
+    ordered(
+        updated_after,
+        updated_before,
+        "updated_before",
+        "updated_after",
+    )?;
     let labels: Vec<String> = request
         .labels
         .iter()

@@ -111,7 +111,10 @@ mod tests {
             PageScope::new("ListUsage", &["acm", "e"]),
         ] {
             let error = PageToken::decode(&token.encode(&scope), &other).unwrap_err();
-            assert!(error.to_string().contains("another RPC or filter"), "{error}");
+            assert!(
+                error.to_string().contains("another RPC or filter"),
+                "{error}"
+            );
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access;
 mod concurrency;
 mod costs;
 mod database_outage;

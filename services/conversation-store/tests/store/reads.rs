@@ -228,7 +228,10 @@ async fn lists_filter_and_page_stably(mut store: TestStore) {
         .await
         .expect_err("inverted range");
     assert_eq!(inverted.code(), Code::InvalidArgument);
-    assert!(inverted.message().starts_with("updated_before"), "{inverted:?}");
+    assert!(
+        inverted.message().starts_with("updated_before"),
+        "{inverted:?}"
+    );
     let inverted = store
         .client
         .list_usage(pb::ListUsageRequest {

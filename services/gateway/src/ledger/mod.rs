@@ -30,7 +30,7 @@ use crate::metrics::GatewayMetrics;
 use crate::settings::{OutboxSettings, WhenFullSetting};
 use crate::status::GatewayError;
 
-pub use report::watch_health;
+pub use report::report_health;
 use store_target::StoreTarget;
 
 /// Waits between attempts to write a record the disk did not take.

@@ -41,20 +41,26 @@ pub(super) async fn report(outbox: Arc<Outbox>, metrics: Arc<GatewayMetrics>) {
     }
 }
 
-/// Calls `serving(true/false)` whenever the outbox starts or stops taking writes, and sets
-/// the matching gauge; ends when the outbox is gone.
-pub async fn watch_health<F, Fut>(outbox: &Outbox, metrics: Arc<GatewayMetrics>, mut serving: F)
-where
-    F: FnMut(bool) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut health: watch::Receiver<Health> = outbox.health();
+/// Reports the port SERVING while the outbox takes writes and NOT_SERVING while it cannot,
+/// with the matching gauge, until draining starts (then NOT_SERVING for good).
+pub async fn report_health(
+    outbox: Arc<Outbox>,
+    metrics: Arc<GatewayMetrics>,
+    health: colloquy_serving::Health,
+    mut draining: watch::Receiver<bool>,
+) {
+    let mut journal: watch::Receiver<Health> = outbox.health();
     loop {
-        let writable = *health.borrow_and_update() == Health::Writable;
-        metrics.outbox_writable(writable);
-        serving(writable).await;
-        if health.changed().await.is_err() {
+        if *draining.borrow_and_update() {
+            health.set_serving(false).await;
             return;
+        }
+        let writable = *journal.borrow_and_update() == Health::Writable;
+        metrics.outbox_writable(writable);
+        health.set_serving(writable).await;
+        tokio::select! {
+            changed = journal.changed() => if changed.is_err() { return },
+            changed = draining.changed() => if changed.is_err() { return },
         }
     }
 }

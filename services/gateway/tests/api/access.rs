@@ -116,7 +116,7 @@ async fn tokens_and_tls_guard_both_hops() {
         dir.path().display()
     ))
     .expect("settings");
-    store_settings.auth = token_file(dir.path(), "store-token", store_token);
+    store_settings.auth.ingest = token_file(dir.path(), "store-token", store_token);
     store_settings.tls.cert_file = Some(cert);
     store_settings.tls.key_file = Some(key);
     let (store_addr, _store) = colloquy_store::spawn_with_settings(store_settings)
@@ -127,7 +127,8 @@ async fn tokens_and_tls_guard_both_hops() {
         settings.store_url = format!("https://localhost:{}", store_addr.port());
         settings.store_ca_file = Some(ca.clone());
         settings.store_auth = token_file(dir.path(), "gateway-store-token", store_token);
-        settings.auth = token_file(dir.path(), "caller-token", caller_token);
+        let tokens = token_file(dir.path(), "caller-token", caller_token);
+        settings.auth.token_file = tokens.token_file;
     })
     .await;
 

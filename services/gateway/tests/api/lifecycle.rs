@@ -60,40 +60,70 @@ async fn shutdown_reports_not_serving_and_lets_running_streams_finish() {
 }
 
 #[tokio::test]
-async fn reflection_lists_the_gateway() {
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-
+async fn reflection_lists_only_what_the_port_serves_in_both_protocols() {
     let app = spawn_app().await;
-    let mut client = ServerReflectionClient::new(app.channel());
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut responses = client
-        .server_reflection_info(tokio_stream::once(request))
-        .await
-        .expect("reflection")
-        .into_inner();
-    let response = responses
-        .message()
-        .await
-        .expect("answer")
-        .expect("one answer");
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-        panic!("a service list");
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(
-        names.contains(&"colloquy.gateway.v1.ChatGateway".to_string()),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"grpc.health.v1.Health".to_string()),
-        "{names:?}"
-    );
+    let expected = [
+        "colloquy.gateway.v1.ChatGateway",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    {
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let mut client = ServerReflectionClient::new(app.channel());
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let response = client
+            .server_reflection_info(tokio_stream::once(request))
+            .await
+            .expect("v1 reflection")
+            .into_inner()
+            .message()
+            .await
+            .expect("answer")
+            .expect("one answer");
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("a service list");
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        assert_eq!(
+            names, expected,
+            "the store's service is not the gateway's to list"
+        );
+    }
+    {
+        // Older grpcurl, Postman and evans speak only v1alpha.
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        let mut client = ServerReflectionClient::new(app.channel());
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let response = client
+            .server_reflection_info(tokio_stream::once(request))
+            .await
+            .expect("v1alpha reflection")
+            .into_inner()
+            .message()
+            .await
+            .expect("answer")
+            .expect("one answer");
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("a service list");
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        assert_eq!(names, expected);
+    }
 }
 
 #[tokio::test]
@@ -138,4 +168,30 @@ async fn completions_outlasting_the_shutdown_grace_are_cancelled_and_recorded() 
         Some(colloquy_proto::common::v1::CompletionStatus::Cancelled)
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn an_open_gateway_refuses_a_network_address_unless_told() {
+    let app = spawn_app().await;
+    let mut settings = app.settings.clone();
+    let dir = tempfile::tempdir().expect("temp dir");
+    settings.outbox.path = dir.path().join("open.redb");
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
+        .await
+        .expect("bind");
+    let error = colloquy_gateway::serve(settings.clone(), listener, std::future::ready(()))
+        .await
+        .expect_err("refused");
+    assert!(
+        error.to_string().contains("allow_unauthenticated"),
+        "{error}"
+    );
+    settings.auth.allow_unauthenticated = true;
+    settings.outbox.path = dir.path().join("allowed.redb");
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
+        .await
+        .expect("bind");
+    colloquy_gateway::serve(settings, listener, std::future::ready(()))
+        .await
+        .expect("serves when the settings say so");
 }

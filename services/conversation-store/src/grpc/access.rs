@@ -1,0 +1,48 @@
+//! Which credential may call which method of the store: gateways ingest (and read the
+//! histories they continue), readers read, operators change prices and read.
+
+use colloquy_access::TokenSet;
+use colloquy_serving::{Access, Role};
+
+use crate::settings::AuthSettings;
+
+pub const STORE_SERVICE: &str = "colloquy.store.v1.ConversationStore";
+
+const INGEST: &str = "ingest";
+const READ: &str = "read";
+const ADMIN: &str = "admin";
+
+/// The store's roles, with their tokens, and what each method admits.
+pub fn store_access(auth: &AuthSettings) -> anyhow::Result<Access> {
+    let roles = vec![
+        Role {
+            name: INGEST,
+            tokens: TokenSet::load(&auth.ingest, "auth.ingest")?,
+        },
+        Role {
+            name: READ,
+            tokens: TokenSet::load(&auth.read, "auth.read")?,
+        },
+        Role {
+            name: ADMIN,
+            tokens: TokenSet::load(&auth.admin, "auth.admin")?,
+        },
+    ];
+    let reads = [
+        "ListConversations",
+        "ListUsage",
+        "SummarizeCosts",
+        "ListPlatforms",
+        "ListPrices",
+    ];
+    let access = reads
+        .into_iter()
+        .fold(Access::new(roles), |access, method| {
+            access.allow(STORE_SERVICE, method, &[READ, ADMIN])
+        });
+    Ok(access
+        .allow(STORE_SERVICE, "RecordCompletion", &[INGEST])
+        .allow(STORE_SERVICE, "GetConversation", &[INGEST, READ, ADMIN])
+        .allow(STORE_SERVICE, "UpsertPrice", &[ADMIN])
+        .allow(STORE_SERVICE, "ImportPrices", &[ADMIN]))
+}
