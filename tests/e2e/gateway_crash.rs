@@ -91,3 +91,104 @@ crate::on_both_databases!(
     gateway_killed_with_pending_records,
     super::pending_records_survive_a_gateway_crash
 );
+
+/// Completions running (their provider calls open) when the gateway is killed.
+const RUNNING: usize = 24;
+
+async fn running_completions_are_recorded_once_as_interrupted(backend: Backend) {
+    let mut env = Env::start(backend, |config| {
+        // Ten seconds per stream: they are all running when the gateway dies.
+        config
+            .header_everywhere("x-fake-chunks", "100")
+            .header_everywhere("x-fake-chunk-delay-ms", "100");
+    })
+    .await;
+    let gateway = env.gateway_client();
+    let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+    let callers: Vec<_> = (0..RUNNING)
+        .map(|n| {
+            let gateway = gateway.clone();
+            let started_tx = started_tx.clone();
+            let platform = PLATFORMS[n % PLATFORMS.len()].0;
+            tokio::spawn(async move {
+                let mut stream = gateway
+                    .open(chat(platform, &format!("running {n}")))
+                    .await
+                    .unwrap_or_else(|status| panic!("completion {n}: {status}"));
+                if let Ok(Some(event)) = stream.message().await
+                    && let Some(colloquy_proto::gateway::v1::chat_event::Event::Started(started)) =
+                        event.event
+                {
+                    let _ = started_tx.send(started);
+                }
+                // Read until the gateway dies under the stream.
+                while let Ok(Some(_)) = stream.message().await {}
+            })
+        })
+        .collect();
+    let mut started = Vec::new();
+    while started.len() < RUNNING {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(30), started_rx.recv())
+            .await
+            .expect("every completion starts")
+            .expect("callers report their start");
+        started.push(next);
+    }
+    env.gateway.kill().await;
+    for caller in callers {
+        caller.await.expect("the caller task");
+    }
+
+    env.gateway.start().await;
+    let recovered = env
+        .gateway
+        .wait_for_log(
+            "completions were running when the gateway stopped; each is recorded as interrupted",
+            |_| true,
+        )
+        .await;
+    assert_eq!(
+        log_field(&recovered, "interrupted").as_u64(),
+        Some(RUNNING as u64),
+        "{recovered}"
+    );
+    let store = env.store_client();
+    store.wait_for_usage_entries(RUNNING).await;
+    let status = env.gateway.terminate().await;
+    assert!(status.success(), "the gateway exits 0 on SIGTERM: {status}");
+
+    let entries = store.usage_entries().await;
+    assert_eq!(
+        entries.len(),
+        RUNNING,
+        "one record per completion, none twice"
+    );
+    for caller in &started {
+        let entry = entries
+            .iter()
+            .find(|e| e.record_id == caller.record_id)
+            .unwrap_or_else(|| panic!("no record for {}", caller.record_id));
+        assert!(entry.usage_unknown, "usage is unknown, not zero: {entry:?}");
+        let conversation = store
+            .conversation(&caller.conversation_id)
+            .await
+            .expect("the conversation is stored");
+        assert_eq!(conversation.turn_count, 1);
+        assert_eq!(conversation.unknown_usage_turns, 1);
+        let turn = &conversation.turns[0];
+        let summary = turn.summary.as_ref().expect("summary");
+        assert_eq!(
+            status_of(summary),
+            common::CompletionStatus::Interrupted,
+            "{summary:?}"
+        );
+        assert!(summary.usage_unknown);
+        assert_eq!(conversation.platform, caller.platform);
+        assert!(!turn.cost.as_ref().expect("cost").priced);
+    }
+}
+
+crate::on_both_databases!(
+    gateway_killed_with_completions_running,
+    super::running_completions_are_recorded_once_as_interrupted
+);

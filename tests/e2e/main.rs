@@ -6,12 +6,17 @@
 
 mod harness;
 
+mod access;
 mod caller_hang_up;
 mod completions;
 mod continuation;
+mod full_disk;
 mod gateway_crash;
+mod hostile_input;
 mod metrics;
+mod oversize;
 mod provider_failure;
+mod secrets;
 mod shutdown;
 mod store_outage;
 mod tracing;

@@ -3,37 +3,49 @@
 
 use std::time::Duration;
 
+use colloquy_access::{AttachToken, BearerToken, TokenChannel};
 use colloquy_proto::common::v1 as common;
 use colloquy_proto::gateway::v1 as pb;
 use colloquy_proto::gateway::v1::chat_event::Event;
 use colloquy_proto::gateway::v1::chat_gateway_client::ChatGatewayClient;
 use colloquy_proto::store::v1 as store;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Endpoint;
 
 use super::processes::POLL_INTERVAL;
 
 /// Polls of the store before a record counts as lost (10 s in all).
 const RECORD_POLLS: u32 = 200;
 
-/// A channel that connects on first use (and again after the peer restarted).
-fn lazy_channel(url: &str) -> Channel {
-    Endpoint::from_shared(url.to_string())
+/// A channel that connects on first use (and again after the peer restarted), sending
+/// `token` with every call when there is one.
+fn lazy_channel(url: &str, token: Option<&str>) -> TokenChannel {
+    let channel = Endpoint::from_shared(url.to_string())
         .expect("a valid URL")
         .connect_timeout(Duration::from_secs(2))
-        .connect_lazy()
+        .connect_lazy();
+    let token = token.map(|t| BearerToken::new(t).expect("a printable token"));
+    InterceptedService::new(channel, AttachToken::new(token.as_ref()))
 }
 
 /// The gateway's `ChatGateway` service.
 #[derive(Clone)]
 pub struct Gateway {
-    client: ChatGatewayClient<Channel>,
+    client: ChatGatewayClient<TokenChannel>,
 }
 
 impl Gateway {
     pub fn new(url: &str) -> Self {
+        Self::with_token(url, None)
+    }
+
+    /// A client that sends `token` as its bearer token.
+    pub fn with_token(url: &str, token: Option<&str>) -> Self {
         Self {
-            client: ChatGatewayClient::new(lazy_channel(url)),
+            client: ChatGatewayClient::new(lazy_channel(url, token))
+                .max_decoding_message_size(colloquy_records::MAX_RECORD_MESSAGE_BYTES)
+                .max_encoding_message_size(colloquy_records::MAX_RECORD_MESSAGE_BYTES),
         }
     }
 
@@ -126,14 +138,25 @@ impl Collected {
 /// The store's `ConversationStore` service.
 #[derive(Clone)]
 pub struct Store {
-    client: ConversationStoreClient<Channel>,
+    client: ConversationStoreClient<TokenChannel>,
 }
 
 impl Store {
     pub fn new(url: &str) -> Self {
+        Self::with_token(url, None)
+    }
+
+    /// A client that sends `token` as its bearer token.
+    pub fn with_token(url: &str, token: Option<&str>) -> Self {
         Self {
-            client: ConversationStoreClient::new(lazy_channel(url)),
+            client: ConversationStoreClient::new(lazy_channel(url, token))
+                .max_decoding_message_size(colloquy_records::MAX_RECORD_MESSAGE_BYTES),
         }
+    }
+
+    /// The client itself, for calls the scenarios do not share.
+    pub fn raw(&self) -> ConversationStoreClient<TokenChannel> {
+        self.client.clone()
     }
 
     pub async fn conversation(&self, id: &str) -> Result<store::Conversation, tonic::Status> {

@@ -16,6 +16,7 @@ use colloquy_fake_provider::{FakeProvider, FakeProviderConfig};
 pub use clients::{Collected, Gateway, Store, chat, status_of, usage_of, user};
 pub use colloquy_test_databases::{Backend, TestDatabase};
 pub use processes::{ServiceProcess, log_field};
+pub use tonic_health::pb::health_check_response::ServingStatus;
 
 /// Platform names of the gateway's configuration, one per provider API.
 pub const OPENAI: &str = "openai";
@@ -64,6 +65,8 @@ pub struct GatewayConfig {
     /// Headers the gateway sends with every request to a platform: the fake's `x-fake-*`
     /// scenario knobs.
     headers: BTreeMap<String, BTreeMap<String, String>>,
+    /// Where the outbox lives, when not in the test's directory (a small tmpfs, say).
+    outbox_dir: Option<PathBuf>,
 }
 
 impl GatewayConfig {
@@ -73,6 +76,12 @@ impl GatewayConfig {
             .entry(platform.to_string())
             .or_default()
             .insert(name.to_string(), value.to_string());
+        self
+    }
+
+    /// Puts the outbox file in `dir`.
+    pub fn outbox_in(&mut self, dir: &Path) -> &mut Self {
+        self.outbox_dir = Some(dir.to_path_buf());
         self
     }
 
@@ -140,6 +149,8 @@ pub struct Env {
     pub gateway: ServiceProcess,
     /// The gateway's outbox file.
     pub outbox: PathBuf,
+    /// The API key the gateway sends every platform.
+    pub api_key: String,
     database: TestDatabase,
     /// Declared last: dropped after the processes have printed their logs from it.
     dir: Option<tempfile::TempDir>,
@@ -181,10 +192,14 @@ impl Env {
         let key_file = dir.path().join("api-key");
         let api_key = format!("sk-e2e-{}", uuid::Uuid::new_v4().simple());
         std::fs::write(&key_file, format!("{api_key}\n")).expect("writing the API key file");
-        let outbox = dir.path().join("outbox").join("gateway-outbox.redb");
         let gateway_addr = ports::free_local_addr();
         let mut config = GatewayConfig::default();
         configure(&mut config);
+        let outbox = config
+            .outbox_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("outbox"))
+            .join("gateway-outbox.redb");
         let toml = config.toml(&GatewayPaths {
             listen: gateway_addr.to_string(),
             store_url: &store.url(),
@@ -215,6 +230,7 @@ impl Env {
             store,
             gateway,
             outbox,
+            api_key,
             database,
             dir: Some(dir),
         }

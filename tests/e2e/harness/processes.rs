@@ -75,6 +75,27 @@ fn build_services() {
     if profile != "debug" {
         command.args(["--profile", &profile]);
     }
+    // Cargo describes the test's own package to the test (`CARGO_MANIFEST_DIR`,
+    // `CARGO_PKG_NAME`, …). Build scripts that read those would see another package than in
+    // a plain build and rebuild half the dependency tree, here and again in the next build.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let described = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || matches!(
+                name.as_ref(),
+                "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "CARGO_RUSTC_CURRENT_DIR"
+            );
+        if described {
+            command.env_remove(name.as_ref());
+        }
+    }
     // Blocking is fine here: every test needs these binaries before it can do anything.
     let status =
         tokio::task::block_in_place(|| command.status()).expect("cargo runs to build the services");
@@ -252,6 +273,12 @@ impl ServiceProcess {
             self.name,
             POLL_INTERVAL * READY_POLLS
         );
+    }
+
+    /// What the health service says of the process's own service now; `None` while nothing
+    /// answers.
+    pub async fn health_status(&self) -> Option<ServingStatus> {
+        health(self.addr, self.health_service).await
     }
 
     /// Kills the process at once, from synchronous code (a test that ends or fails).
