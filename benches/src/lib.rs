@@ -1,6 +1,7 @@
 //! Shared parts of Colloquy's load benchmarks: a fresh database per run, realistic completion
-//! records, latency percentiles, CPU readings and the measured window of a load level; for the gateway benchmark, the gateway run
-//! as a child process, its `/proc` readings and timed chat streams.
+//! records, latency percentiles, CPU readings and the measured window of a load level; the
+//! services under test run as child processes with their `/proc` readings, and timed chat
+//! streams.
 
 pub mod chat;
 pub mod cpu;
@@ -11,3 +12,5 @@ pub mod level;
 pub mod logging;
 pub mod process;
 pub mod record;
+pub mod service;
+pub mod store;

@@ -33,6 +33,13 @@ pub fn completion(conversation_id: &str, index: u64) -> pb::CompletionRecord {
     }
 }
 
+/// `count` labels, distinct per record, for what many labels cost to write.
+pub fn labels(count: usize, index: u64) -> BTreeMap<String, String> {
+    (0..count)
+        .map(|i| (format!("label-{i:06}"), format!("value-{index}-{i}")))
+        .collect()
+}
+
 fn openai() -> pb::Platform {
     pb::Platform {
         name: "openai".into(),

@@ -19,7 +19,8 @@ use anyhow::{Context, anyhow, bail};
 use clap::Parser;
 use colloquy_benches::chat::{DirectTarget, GatewayTarget, StreamError, Timing};
 use colloquy_benches::cpu::{self, CpuUse};
-use colloquy_benches::gateway::{GatewayConfig, GatewayProcess, Platform};
+use colloquy_benches::gateway::{self, GatewayConfig, Platform};
+use colloquy_benches::service::{ServiceProcess, sibling_binary};
 use colloquy_benches::latency::{self, LatencySummary, millis};
 use colloquy_benches::level::{self, Window};
 use colloquy_benches::process::{self, TICKS_PER_SECOND};
@@ -140,7 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let binary = match &args.gateway_bin {
         Some(path) => path.clone(),
-        None => default_gateway_binary()?,
+        None => sibling_binary("colloquy-gateway")?,
     };
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     // Removed at the end unless kept; the gateway's settings and log are in it.
@@ -196,7 +197,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         log_filter: args.gateway_log.clone(),
     };
     warn_if_older(&config.binary);
-    let gateway = GatewayProcess::start(&config).await?;
+    let gateway = gateway::start(&config).await?;
     describe(&args, &config, &gateway);
     // Interrupting still stops the gateway.
     let outcome = tokio::select! {
@@ -209,13 +210,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("error: {error:#}");
     }
     outcome.and(stopped)
-}
-
-/// `cargo build --release` puts every binary of the workspace in the same directory.
-fn default_gateway_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot locate this executable")?;
-    let dir = exe.parent().context("this executable has no directory")?;
-    Ok(dir.join(format!("colloquy-gateway{}", std::env::consts::EXE_SUFFIX)))
 }
 
 /// This benchmark is rebuilt whenever the gateway's code changes (it links the gateway's
@@ -267,7 +261,7 @@ struct BenchEnv {
     store_addr: SocketAddr,
 }
 
-fn describe(args: &Args, config: &GatewayConfig, gateway: &GatewayProcess) {
+fn describe(args: &Args, config: &GatewayConfig, gateway: &ServiceProcess) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     eprintln!(
         "gateway bench: {} (pid {}, RUST_LOG={}) on {}; fake provider and SQLite store in this \
@@ -290,7 +284,7 @@ fn describe(args: &Args, config: &GatewayConfig, gateway: &GatewayProcess) {
     );
 }
 
-async fn bench(args: &Args, env: &BenchEnv, gateway: &GatewayProcess) -> anyhow::Result<()> {
+async fn bench(args: &Args, env: &BenchEnv, gateway: &ServiceProcess) -> anyhow::Result<()> {
     let channels = level::connect(gateway.addr(), args.channels, "gateway").await?;
     let store = ConversationStoreClient::new(
         Endpoint::from_shared(format!("http://{}", env.store_addr))?
@@ -396,7 +390,7 @@ async fn run_sweep(
     sweep: &Sweep<'_>,
     direct: &DirectTarget,
     through: &[GatewayTarget],
-    gateway: &GatewayProcess,
+    gateway: &ServiceProcess,
     records: &mut StoredRecords,
 ) -> anyhow::Result<Vec<(u32, Level, Level)>> {
     println!(
@@ -605,7 +599,7 @@ async fn run_level(
     seconds: u64,
     streams: u32,
     path: Path,
-    gateway: &GatewayProcess,
+    gateway: &ServiceProcess,
 ) -> anyhow::Result<Level> {
     let measured = Duration::from_secs(seconds);
     let window = Window::after(Duration::from_secs(args.warmup), measured);
@@ -855,7 +849,7 @@ async fn hold_level(
     args: &Args,
     targets: &[GatewayTarget],
     count: u32,
-    gateway: &GatewayProcess,
+    gateway: &ServiceProcess,
 ) -> anyhow::Result<HoldLevel> {
     let flowing = Arc::new(AtomicUsize::new(0));
     let ended = Arc::new(AtomicUsize::new(0));

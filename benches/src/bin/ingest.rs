@@ -1,10 +1,9 @@
-//! Ingest benchmark: starts the conversation store in-process on 127.0.0.1 over a fresh
-//! database, keeps exactly N `RecordCompletion` calls in flight for each level of `--writers`,
-//! prints records/s and ack latency per level as markdown rows, then checks that every
-//! acknowledged record is stored exactly once.
+//! Ingest benchmark: starts the conversation store (its release binary, as its own process) on
+//! 127.0.0.1 over a fresh database, keeps exactly N `RecordCompletion` calls in flight for each
+//! level of `--writers`, prints records/s, ack latency and the store's CPU per record per level
+//! as markdown rows, then checks that every acknowledged record is stored exactly once.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,13 +15,13 @@ use colloquy_benches::cpu::{self, CpuUse};
 use colloquy_benches::database::FreshDatabase;
 use colloquy_benches::latency::{self, LatencySummary, millis};
 use colloquy_benches::level::{self, Window};
+use colloquy_benches::process;
 use colloquy_benches::record;
+use colloquy_benches::service::{ServiceProcess, sibling_binary};
+use colloquy_benches::store::{self, StoreConfig};
 use colloquy_proto::store::v1 as pb;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use colloquy_store::db::redact;
-use colloquy_store::{App, Settings};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tonic::transport::Channel;
@@ -34,7 +33,6 @@ const SHOWN_FAILURES: usize = 5;
 /// Page sizes of the verification reads: the largest the store serves.
 const USAGE_PAGE: u32 = 1000;
 const CONVERSATION_PAGE: u32 = 500;
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -83,6 +81,16 @@ struct Args {
     /// Seconds after which an unanswered call counts as failed.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     call_timeout: u64,
+    /// Labels on every record (the store's label limits are raised to take them); 10000 shows
+    /// what one large label set costs to write.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    labels: u32,
+    /// The `colloquy-store` executable; by default the one next to this benchmark's.
+    #[arg(long)]
+    store_bin: Option<std::path::PathBuf>,
+    /// `RUST_LOG` of the store process.
+    #[arg(long, default_value = "warn")]
+    store_log: String,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -121,83 +129,80 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn bench(args: &Args, database: &FreshDatabase) -> anyhow::Result<()> {
-    let settings = store_settings(args, database.url())?;
-    describe(args, &settings, database.backend());
-    let store = RunningStore::start(settings).await?;
-    let outcome = load_and_verify(args, database.backend(), store.addr).await;
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let config = StoreConfig {
+        binary: match &args.store_bin {
+            Some(path) => path.clone(),
+            None => sibling_binary("colloquy-store")?,
+        },
+        dir: dir.path().to_path_buf(),
+        database_url: database.url().to_string(),
+        settings: store_settings(args),
+        log_filter: args.store_log.clone(),
+    };
+    describe(args, &config, database.backend());
+    let store = store::start(&config).await?;
+    let outcome = load_and_verify(args, database.backend(), &store).await;
     let stopped = store.stop().await;
     outcome.and(stopped)
 }
 
-fn store_settings(args: &Args, url: &str) -> anyhow::Result<Settings> {
-    let mut settings = Settings::for_database(url)?;
+/// The store's settings beyond its defaults, as `COLLOQUY_STORE__*` variables.
+fn store_settings(args: &Args) -> Vec<(String, String)> {
+    let mut settings = Vec::new();
+    let mut set = |key: &str, value: String| settings.push((key.to_string(), value));
     if let Some(max_batch) = args.max_batch {
-        settings.ingest.max_batch = max_batch;
+        set("INGEST__MAX_BATCH", max_batch.to_string());
     }
     if let Some(writers) = args.store_writers {
-        settings.ingest.writers = writers;
+        set("INGEST__WRITERS", writers.to_string());
     }
     if let Some(max_connections) = args.max_connections {
-        settings.database.max_connections = max_connections;
+        set("DATABASE__MAX_CONNECTIONS", max_connections.to_string());
     }
-    settings.validate()?;
-    Ok(settings)
+    if args.labels > 1 {
+        set("LIMITS__MAX_LABELS", args.labels.to_string());
+        set("LIMITS__MAX_LABELS_BYTES", (args.labels as u64 * 64).to_string());
+    }
+    settings
 }
 
-fn describe(args: &Args, settings: &Settings, backend: &str) {
+fn describe(args: &Args, config: &StoreConfig, backend: &str) {
+    let setting = |key: &str, default: &str| {
+        config
+            .settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(default.to_string(), |(_, v)| v.clone())
+    };
     let store_writers = match args.database {
         Backend::Sqlite => "1 (sqlite)".to_string(),
-        Backend::Postgres => settings.ingest.writers.to_string(),
+        Backend::Postgres => setting("INGEST__WRITERS", "default"),
     };
     eprintln!(
-        "ingest bench: {backend} at {}, store max_batch={} writers={store_writers} \
-         max_connections={}; {} conversation(s), {} channel(s), \
-         {} s warm-up + {} s per level",
-        redact(&settings.database.url),
-        settings.ingest.max_batch,
-        settings.database.max_connections,
+        "ingest bench: {} (RUST_LOG={}) on {backend} at {}, store max_batch={} \
+         writers={store_writers} max_connections={}; {} conversation(s), {} label(s) per \
+         record, {} channel(s), {} s warm-up + {} s per level",
+        config.binary.display(),
+        config.log_filter,
+        redact(&config.database_url),
+        setting("INGEST__MAX_BATCH", "default"),
+        setting("DATABASE__MAX_CONNECTIONS", "default"),
         conversation_count(args),
+        args.labels,
         args.channels,
         args.warmup,
         args.seconds,
     );
 }
 
-/// The store serving on 127.0.0.1 until `stop`.
-struct RunningStore {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl RunningStore {
-    /// Returns once the database is migrated and the port is bound, so the first call is
-    /// served without retries.
-    async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let app = App::build(settings)
-            .await
-            .context("the store did not start")?;
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        Ok(Self { addr, stop, task })
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        match tokio::time::timeout(STOP_TIMEOUT, self.task).await {
-            Ok(joined) => joined.context("the store task panicked")?,
-            Err(_) => bail!("the store did not stop within {STOP_TIMEOUT:?}"),
-        }
-    }
-}
-
-async fn load_and_verify(args: &Args, backend: &str, addr: SocketAddr) -> anyhow::Result<()> {
+async fn load_and_verify(
+    args: &Args,
+    backend: &str,
+    store: &ServiceProcess,
+) -> anyhow::Result<()> {
     // Writers share the connections round-robin.
-    let channels = level::connect(addr, args.channels, "store").await?;
+    let channels = level::connect(store.addr(), args.channels, "store").await?;
     let conversations = conversation_ids(args);
     // One counter across levels, so every level keeps rotating over all the conversations.
     let next = Arc::new(AtomicU64::new(0));
@@ -205,7 +210,7 @@ async fn load_and_verify(args: &Args, backend: &str, addr: SocketAddr) -> anyhow
     let mut failures = 0;
     print_header();
     for &writers in &args.writers {
-        let level = run_level(args, writers, &channels, &conversations, &next).await?;
+        let level = run_level(args, writers, &channels, &conversations, &next, store).await?;
         print_row(backend, writers, &level);
         report_level(writers, &level);
         failures += level.failures;
@@ -286,6 +291,8 @@ struct Level {
     failures: u64,
     failure_messages: Vec<String>,
     cpu: CpuUse,
+    /// The store process's CPU milliseconds per record completed in the window.
+    store_ms_per_record: Option<f64>,
 }
 
 /// Runs `writers` closed-loop callers through warm-up and measurement; each starts its next
@@ -296,6 +303,7 @@ async fn run_level(
     channels: &[Channel],
     conversations: &Arc<[String]>,
     next: &Arc<AtomicU64>,
+    store: &ServiceProcess,
 ) -> anyhow::Result<Level> {
     let measured = Duration::from_secs(args.seconds);
     let window = Window::after(Duration::from_secs(args.warmup), measured);
@@ -309,20 +317,31 @@ async fn run_level(
                 Arc::clone(next),
                 window,
                 call_timeout,
+                args.labels,
             ))
         })
         .collect();
     tokio::time::sleep_until(window.start).await;
     let cpu_start = cpu::sample();
+    let store_start = process::cpu_ticks(store.pid());
     tokio::time::sleep_until(window.end).await;
     let cpu_used = cpu::sample().since(&cpu_start);
+    let store_ticks = process::cpu_ticks(store.pid())
+        .zip(store_start)
+        .map(|(end, start)| end.saturating_sub(start));
 
     let mut outcome = WriterOutcome::default();
     for task in tasks {
         outcome.merge(task.await.context("a writer task panicked")?);
     }
     let calls = outcome.latencies.len();
+    let store_ms_per_record = store_ticks
+        .filter(|_| outcome.completed_in_window > 0)
+        .map(|ticks| {
+            ticks as f64 * 1000.0 / process::TICKS_PER_SECOND / outcome.completed_in_window as f64
+        });
     Ok(Level {
+        store_ms_per_record,
         records_per_second: outcome.completed_in_window as f64 / measured.as_secs_f64(),
         latency: latency::summarize(outcome.latencies),
         calls,
@@ -340,12 +359,16 @@ async fn writer_loop(
     next: Arc<AtomicU64>,
     window: Window,
     call_timeout: Duration,
+    labels: u32,
 ) -> WriterOutcome {
     let mut outcome = WriterOutcome::default();
     while Instant::now() < window.end {
         let index = next.fetch_add(1, Ordering::Relaxed);
         let conversation = (index % conversations.len() as u64) as usize;
-        let sent = record::completion(&conversations[conversation], index);
+        let mut sent = record::completion(&conversations[conversation], index);
+        if labels != 1 {
+            sent.labels = record::labels(labels as usize, index);
+        }
         let record_id = sent.record_id.clone();
         let started = Instant::now();
         let answer = tokio::time::timeout(call_timeout, client.record_completion(sent)).await;
@@ -406,8 +429,10 @@ fn check_ack(
 }
 
 fn print_header() {
-    println!("| backend | writers | records/s | p50 ms | p99 ms | max ms |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| backend | writers | records/s | p50 ms | p99 ms | max ms | store CPU ms/record |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
 }
 
 fn print_row(backend: &str, writers: u32, level: &Level) {
@@ -419,8 +444,11 @@ fn print_row(backend: &str, writers: u32, level: &Level) {
         ),
         None => ("-".into(), "-".into(), "-".into()),
     };
+    let cpu = level
+        .store_ms_per_record
+        .map_or("-".to_string(), |ms| format!("{ms:.3}"));
     println!(
-        "| {backend} | {writers} | {:.0} | {p50} | {p99} | {max} |",
+        "| {backend} | {writers} | {:.0} | {p50} | {p99} | {max} | {cpu} |",
         level.records_per_second
     );
 }
