@@ -162,7 +162,10 @@ fn store_settings(args: &Args) -> Vec<(String, String)> {
     }
     if args.labels > 1 {
         set("LIMITS__MAX_LABELS", args.labels.to_string());
-        set("LIMITS__MAX_LABELS_BYTES", (args.labels as u64 * 64).to_string());
+        set(
+            "LIMITS__MAX_LABELS_BYTES",
+            (args.labels as u64 * 64).to_string(),
+        );
     }
     settings
 }
@@ -196,11 +199,7 @@ fn describe(args: &Args, config: &StoreConfig, backend: &str) {
     );
 }
 
-async fn load_and_verify(
-    args: &Args,
-    backend: &str,
-    store: &ServiceProcess,
-) -> anyhow::Result<()> {
+async fn load_and_verify(args: &Args, backend: &str, store: &ServiceProcess) -> anyhow::Result<()> {
     // Writers share the connections round-robin.
     let channels = level::connect(store.addr(), args.channels, "store").await?;
     let conversations = conversation_ids(args);
@@ -335,11 +334,14 @@ async fn run_level(
         outcome.merge(task.await.context("a writer task panicked")?);
     }
     let calls = outcome.latencies.len();
-    let store_ms_per_record = store_ticks
-        .filter(|_| outcome.completed_in_window > 0)
-        .map(|ticks| {
-            ticks as f64 * 1000.0 / process::TICKS_PER_SECOND / outcome.completed_in_window as f64
-        });
+    let store_ms_per_record =
+        store_ticks
+            .filter(|_| outcome.completed_in_window > 0)
+            .map(|ticks| {
+                ticks as f64 * 1000.0
+                    / process::TICKS_PER_SECOND
+                    / outcome.completed_in_window as f64
+            });
     Ok(Level {
         store_ms_per_record,
         records_per_second: outcome.completed_in_window as f64 / measured.as_secs_f64(),
@@ -429,9 +431,7 @@ fn check_ack(
 }
 
 fn print_header() {
-    println!(
-        "| backend | writers | records/s | p50 ms | p99 ms | max ms | store CPU ms/record |"
-    );
+    println!("| backend | writers | records/s | p50 ms | p99 ms | max ms | store CPU ms/record |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
 }
 

@@ -9,6 +9,7 @@ pub mod history;
 mod interrupt;
 mod ledger;
 mod metrics;
+pub mod outbox_cli;
 pub mod pipeline;
 pub mod platforms;
 pub mod service;

@@ -1,10 +1,12 @@
-//! `colloquy-gateway`: loads the settings, starts logging, and serves until SIGTERM or SIGINT.
+//! `colloquy-gateway`: loads the settings, starts logging, and serves until SIGTERM or SIGINT;
+//! `colloquy-gateway outbox …` inspects the outbox file of a stopped gateway.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use colloquy_gateway::outbox_cli::{self, OutboxCommand};
 use colloquy_gateway::{Settings, serve, shutdown_signal};
 
 /// Streams chat completions from the configured provider platforms over gRPC.
@@ -12,8 +14,19 @@ use colloquy_gateway::{Settings, serve, shutdown_signal};
 #[command(version, about)]
 struct Args {
     /// TOML settings file; `COLLOQUY_GATEWAY__*` environment variables override it.
-    #[arg(long, env = "COLLOQUY_GATEWAY_CONFIG")]
+    #[arg(long, env = "COLLOQUY_GATEWAY_CONFIG", global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Inspect the outbox file (`outbox.path`) of a stopped gateway.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
 }
 
 fn main() -> ExitCode {
@@ -26,7 +39,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(settings) {
+    let result = match args.command.unwrap_or(Command::Serve) {
+        Command::Serve => run(settings),
+        Command::Outbox(command) => outbox_cli::run(&settings.outbox.path, command),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("colloquy-gateway: {error:#}");

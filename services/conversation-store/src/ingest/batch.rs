@@ -2,7 +2,7 @@
 //! turns, new records get the next sequence numbers of their conversations (locked for the
 //! transaction on Postgres), and every table is written with a few multi-row statements.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use chrono::{SubsecRound, Utc};
@@ -359,8 +359,8 @@ impl Writer {
                     costs: costs.remove(&id).unwrap_or_default(),
                     row,
                     labels,
-                    changed_costs: Vec::new(),
-                    changed_labels: Vec::new(),
+                    changed_costs: BTreeSet::new(),
+                    changed_labels: BTreeSet::new(),
                 },
             );
         }

@@ -1,7 +1,7 @@
 //! Builds the rows one record adds: its turn, usage row and cost, and its contribution to the
 //! conversation's running totals.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -141,9 +141,10 @@ pub struct ConversationTotals {
     pub labels: BTreeMap<String, String>,
     /// Cost totals per currency, after this batch.
     pub costs: BTreeMap<String, Decimal>,
-    /// Currencies and labels this batch changed, to upsert.
-    pub changed_costs: Vec<String>,
-    pub changed_labels: Vec<String>,
+    /// Currencies and labels this batch changed, to upsert. Sets, so that a record with many
+    /// labels costs time in proportion to them, not to their square.
+    pub changed_costs: BTreeSet<String>,
+    pub changed_labels: BTreeSet<String>,
 }
 
 impl ConversationTotals {
@@ -200,9 +201,7 @@ impl ConversationTotals {
         match (pricing, priced_total) {
             (TurnPricing::Priced { cost, .. }, Some(total)) => {
                 self.costs.insert(cost.currency.clone(), total);
-                if !self.changed_costs.contains(&cost.currency) {
-                    self.changed_costs.push(cost.currency.clone());
-                }
+                self.changed_costs.insert(cost.currency.clone());
             }
             _ => row.unpriced_turns = row.unpriced_turns.saturating_add(1),
         }
@@ -212,9 +211,7 @@ impl ConversationTotals {
         for (key, value) in &record.labels {
             if self.labels.get(key) != Some(value) {
                 self.labels.insert(key.clone(), value.clone());
-                if !self.changed_labels.contains(key) {
-                    self.changed_labels.push(key.clone());
-                }
+                self.changed_labels.insert(key.clone());
             }
         }
         Ok(row.turn_count)

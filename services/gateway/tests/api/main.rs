@@ -9,4 +9,5 @@ mod errors;
 mod fixtures;
 mod helpers;
 mod lifecycle;
+mod outbox_cli;
 mod secrets;
