@@ -17,5 +17,6 @@ mod server;
 pub mod settings;
 
 pub use error::StoreError;
+pub use migration::Migrator;
 pub use server::{App, serve, spawn_for_tests, spawn_with_settings};
 pub use settings::Settings;

@@ -28,6 +28,8 @@ pub struct Model {
     pub provider_cost_total: Option<String>,
     /// Turns whose usage is unknown (interrupted completions).
     pub unknown_usage_turns: i32,
+    /// Running cost totals of priced turns, a JSON object from currency to exact decimal text.
+    pub cost_totals: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,11 +1,8 @@
 //! sea-orm entities: one module per table. The schema itself is defined by the migrations.
 
 pub mod conversation;
-pub mod conversation_cost;
 pub mod conversation_label;
 pub mod platform;
 pub mod price;
 pub mod price_import;
 pub mod turn;
-pub mod turn_cost;
-pub mod usage;

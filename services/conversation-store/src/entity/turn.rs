@@ -1,5 +1,5 @@
 //! `turns`: one row per recorded completion, keyed by its `record_id`, numbered without gaps
-//! within its conversation.
+//! within its conversation: what it was, what it used and what it cost.
 
 use sea_orm::entity::prelude::*;
 
@@ -43,6 +43,29 @@ pub struct Model {
     pub content_truncated: bool,
     /// The bytes of message text before it was cut.
     pub content_bytes: Option<i64>,
+    pub tenant: String,
+    /// The model that answered (resolved, else requested).
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub cache_creation_input_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub total_tokens: i64,
+    /// The turn's usage is not known (an interrupted completion); the counts are zeros.
+    pub usage_unknown: bool,
+    /// Whether a catalogue price applied; when not, `unpriced_reason` says why.
+    pub priced: bool,
+    pub price_id: Option<i64>,
+    pub cost_currency: Option<String>,
+    /// Exact decimal text of the computed cost.
+    pub cost_total: Option<String>,
+    /// The computed cost by class, a JSON object of exact decimal texts.
+    pub cost_breakdown: Option<String>,
+    pub unpriced_reason: Option<String>,
+    /// What the provider said the turn cost (OpenRouter's `usage.cost`), exact decimal text.
+    pub provider_cost: Option<String>,
+    pub provider_cost_currency: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,9 +10,11 @@ use colloquy_records::{CompletionStatus, ProviderKind};
 
 use crate::content::{message_from_json, messages_from_json};
 use crate::decimal::decimal_text;
-use crate::entity::{conversation_cost, platform, turn, turn_cost, usage};
+use colloquy_pricing::CostBreakdown;
+
+use crate::entity::{platform, turn};
 use crate::error::StoreError;
-use crate::query::{ConversationView, CostGroup, TurnView, UsageView};
+use crate::query::{ConversationView, CostGroup, TurnUsage, UsageView};
 
 fn status(name: &str) -> i32 {
     CompletionStatus::parse(name)
@@ -36,7 +38,7 @@ pub fn platform(row: &platform::Model) -> pb::Platform {
     }
 }
 
-fn usage(row: &usage::Model) -> common::Usage {
+fn usage(row: &TurnUsage) -> common::Usage {
     common::Usage {
         input_tokens: unsigned(row.input_tokens),
         output_tokens: unsigned(row.output_tokens),
@@ -51,34 +53,37 @@ fn money(amount: String, currency: String) -> pb::Money {
     pb::Money { amount, currency }
 }
 
-pub fn turn_cost(row: Option<&turn_cost::Model>) -> pb::TurnCost {
-    let Some(row) = row else {
-        return pb::TurnCost {
-            unpriced_reason: "no cost recorded".into(),
-            ..Default::default()
-        };
+/// A turn's cost as stored: its total, and its breakdown by class as exact decimal text.
+pub fn turn_cost(row: &TurnUsage) -> Result<pb::TurnCost, StoreError> {
+    let breakdown = row
+        .cost_breakdown
+        .as_deref()
+        .map(serde_json::from_str::<CostBreakdown>)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("cost of turn {}: {e}", row.record_id)))?;
+    let class = |amount: fn(&CostBreakdown) -> rust_decimal::Decimal| {
+        breakdown
+            .as_ref()
+            .map(|b| decimal_text(amount(b)))
+            .unwrap_or_default()
     };
-    pb::TurnCost {
+    Ok(pb::TurnCost {
         priced: row.priced,
         total: row
-            .total
+            .cost_total
             .clone()
-            .map(|amount| money(amount, row.currency.clone().unwrap_or_default())),
-        uncached_input: row.uncached_input.clone().unwrap_or_default(),
-        cached_input: row.cached_input.clone().unwrap_or_default(),
-        cache_creation: row.cache_creation.clone().unwrap_or_default(),
-        output: row.output.clone().unwrap_or_default(),
-        reasoning: row.reasoning.clone().unwrap_or_default(),
+            .map(|amount| money(amount, row.cost_currency.clone().unwrap_or_default())),
+        uncached_input: class(|b| b.uncached_input),
+        cached_input: class(|b| b.cached_input),
+        cache_creation: class(|b| b.cache_creation),
+        output: class(|b| b.output),
+        reasoning: class(|b| b.reasoning),
         price_id: row.price_id.unwrap_or(0),
         unpriced_reason: row.unpriced_reason.clone().unwrap_or_default(),
-    }
+    })
 }
 
-fn summary(
-    turn: &turn::Model,
-    usage_row: Option<&usage::Model>,
-    cost: Option<&turn_cost::Model>,
-) -> common::CompletionSummary {
+fn summary(turn: &turn::Model, numbers: &TurnUsage) -> common::CompletionSummary {
     let error = turn
         .error_code
         .as_ref()
@@ -97,7 +102,7 @@ fn summary(
     common::CompletionSummary {
         status: status(&turn.status),
         finish_reason: turn.finish_reason.clone(),
-        usage: usage_row.map(usage),
+        usage: Some(usage(numbers)),
         identifiers: Some(common::Identifiers {
             response_id: turn.response_id.clone(),
             request_id: turn.provider_request_id.clone(),
@@ -108,10 +113,8 @@ fn summary(
             service_tier: turn.service_tier.clone(),
             continuation_id: turn.continuation_id.clone(),
         }),
-        provider_cost: cost.and_then(|c| c.provider_cost.clone()),
-        provider_cost_currency: cost
-            .and_then(|c| c.provider_cost_currency.clone())
-            .unwrap_or_default(),
+        provider_cost: turn.provider_cost.clone(),
+        provider_cost_currency: turn.provider_cost_currency.clone().unwrap_or_default(),
         timing: Some(common::Timing {
             started_at: Some(timestamp_to_proto(turn.started_at)),
             time_to_first_token: turn
@@ -122,43 +125,37 @@ fn summary(
             )))),
         }),
         error,
-        usage_unknown: usage_row.is_some_and(|u| u.usage_unknown),
+        usage_unknown: turn.usage_unknown,
     }
 }
 
-fn turn(view: TurnView) -> Result<pb::Turn, StoreError> {
+fn turn(turn: turn::Model) -> Result<pb::Turn, StoreError> {
     let corrupt =
-        |e: String| StoreError::Corrupt(format!("messages of turn {}: {e}", view.turn.record_id));
-    let input_messages = match &view.turn.input_messages {
+        |e: String| StoreError::Corrupt(format!("messages of turn {}: {e}", turn.record_id));
+    let input_messages = match &turn.input_messages {
         Some(json) => messages_from_json(json).map_err(corrupt)?,
         None => Vec::new(),
     };
-    let output_message = view
-        .turn
+    let output_message = turn
         .output_message
         .as_deref()
         .map(message_from_json)
         .transpose()
         .map_err(corrupt)?;
+    let numbers = TurnUsage::from(&turn);
     Ok(pb::Turn {
-        sequence: u32::try_from(view.turn.sequence).unwrap_or(0),
-        record_id: view.turn.record_id.clone(),
-        gateway_request_id: view.turn.gateway_request_id.clone(),
-        requested_model: view.turn.requested_model.clone(),
-        summary: Some(summary(&view.turn, view.usage.as_ref(), view.cost.as_ref())),
-        cost: Some(turn_cost(view.cost.as_ref())),
+        sequence: u32::try_from(turn.sequence).unwrap_or(0),
+        record_id: turn.record_id.clone(),
+        gateway_request_id: turn.gateway_request_id.clone(),
+        requested_model: turn.requested_model.clone(),
+        summary: Some(summary(&turn, &numbers)),
+        cost: Some(turn_cost(&numbers)?),
         input_messages: input_messages.into_iter().map(Into::into).collect(),
         output_message: output_message.map(Into::into),
-        recorded_at: Some(timestamp_to_proto(view.turn.recorded_at)),
-        content_truncated: view.turn.content_truncated,
-        content_bytes: view.turn.content_bytes.map(unsigned).unwrap_or(0),
+        recorded_at: Some(timestamp_to_proto(turn.recorded_at)),
+        content_truncated: turn.content_truncated,
+        content_bytes: turn.content_bytes.map(unsigned).unwrap_or(0),
     })
-}
-
-fn costs(rows: &[conversation_cost::Model]) -> Vec<pb::Money> {
-    rows.iter()
-        .map(|c| money(c.total.clone(), c.currency.clone()))
-        .collect()
 }
 
 pub fn conversation(view: ConversationView) -> Result<pb::Conversation, StoreError> {
@@ -183,26 +180,31 @@ pub fn conversation(view: ConversationView) -> Result<pb::Conversation, StoreErr
         turn_count: u32::try_from(row.turn_count).unwrap_or(0),
         last_status: status(&row.last_status),
         usage: Some(usage),
-        cost: costs(&view.costs),
+        cost: view
+            .costs
+            .into_iter()
+            .map(|(currency, total)| money(total, currency))
+            .collect(),
         unpriced_turns: u32::try_from(row.unpriced_turns).unwrap_or(0),
         turns: view.turns.into_iter().map(turn).collect::<Result<_, _>>()?,
         unknown_usage_turns: u32::try_from(row.unknown_usage_turns).unwrap_or(0),
     })
 }
 
-pub fn usage_entry(view: UsageView) -> pb::UsageEntry {
-    pb::UsageEntry {
-        conversation_id: view.usage.conversation_id.clone(),
-        sequence: u32::try_from(view.usage.sequence).unwrap_or(0),
-        record_id: view.usage.record_id.clone(),
+pub fn usage_entry(view: UsageView) -> Result<pb::UsageEntry, StoreError> {
+    let row = &view.usage;
+    Ok(pb::UsageEntry {
+        conversation_id: row.conversation_id.clone(),
+        sequence: u32::try_from(row.sequence).unwrap_or(0),
+        record_id: row.record_id.clone(),
         platform: view.platform.clone(),
-        model: view.usage.model.clone(),
-        tenant: view.usage.tenant.clone(),
-        recorded_at: Some(timestamp_to_proto(view.usage.recorded_at)),
-        usage: Some(usage(&view.usage)),
-        cost: Some(turn_cost(view.cost.as_ref())),
-        usage_unknown: view.usage.usage_unknown,
-    }
+        model: row.model.clone(),
+        tenant: row.tenant.clone(),
+        recorded_at: Some(timestamp_to_proto(row.recorded_at)),
+        usage: Some(usage(row)),
+        cost: Some(turn_cost(row)?),
+        usage_unknown: row.usage_unknown,
+    })
 }
 
 pub fn cost_group(group: CostGroup) -> pb::CostGroup {

@@ -124,7 +124,10 @@ impl ConversationStore for StoreService {
         }
         let (views, next) = query::list_usage(&self.db, &filter).await?;
         Ok(Response::new(pb::ListUsageResponse {
-            entries: views.into_iter().map(convert::usage_entry).collect(),
+            entries: views
+                .into_iter()
+                .map(convert::usage_entry)
+                .collect::<Result<_, _>>()?,
             next_page_token: next.map(|t| t.encode(&scope)).unwrap_or_default(),
         }))
     }

@@ -3,7 +3,11 @@
 //! batch rather than per record is what lets the store keep up with many concurrent gateways.
 
 mod batch;
+mod chunked;
+mod classify;
+mod conversations;
 mod fingerprint;
+mod platforms;
 mod rows;
 
 use std::sync::Arc;
@@ -16,8 +20,8 @@ use crate::error::StoreError;
 use crate::metrics::StoreMetrics;
 use crate::prices::PriceBook;
 
-pub use batch::PlatformCache;
 pub use fingerprint::of_wire as fingerprint_of;
+pub use platforms::PlatformCache;
 pub use rows::parse_decimal;
 
 /// The store's answer to one record.

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_ledger;
 mod m0002_default_prices;
 mod m0003_unknown_usage_and_cut_content;
+mod m0004_one_row_per_turn;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_ledger::Migration),
             Box::new(m0002_default_prices::Migration),
             Box::new(m0003_unknown_usage_and_cut_content::Migration),
+            Box::new(m0004_one_row_per_turn::Migration),
         ]
     }
 }

@@ -1,6 +1,6 @@
 //! Reads of conversations: one with its turns, or a filtered, paged list.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Query;
@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::PageToken;
 use super::page_token::split_page;
-use crate::entity::{conversation, conversation_cost, conversation_label, turn, turn_cost, usage};
+use crate::entity::{conversation, conversation_label, turn};
 use crate::error::StoreError;
 
 /// A conversation with what its answer needs beside the row.
@@ -19,15 +19,9 @@ pub struct ConversationView {
     pub row: conversation::Model,
     pub platform: String,
     pub labels: BTreeMap<String, String>,
-    pub costs: Vec<conversation_cost::Model>,
-    pub turns: Vec<TurnView>,
-}
-
-#[derive(Debug, Clone)]
-pub struct TurnView {
-    pub turn: turn::Model,
-    pub usage: Option<usage::Model>,
-    pub cost: Option<turn_cost::Model>,
+    /// Cost totals by currency, exact decimal text.
+    pub costs: BTreeMap<String, String>,
+    pub turns: Vec<turn::Model>,
 }
 
 pub async fn get_conversation(
@@ -43,32 +37,6 @@ pub async fn get_conversation(
         .order_by_asc(turn::Column::Sequence)
         .all(db)
         .await?;
-    let mut usages: HashMap<String, usage::Model> = usage::Entity::find()
-        .filter(usage::Column::ConversationId.eq(id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.record_id.clone(), u))
-        .collect();
-    let record_ids: Vec<String> = turns.iter().map(|t| t.record_id.clone()).collect();
-    let mut costs: HashMap<String, turn_cost::Model> = HashMap::new();
-    for chunk in record_ids.chunks(500) {
-        for cost in turn_cost::Entity::find()
-            .filter(turn_cost::Column::RecordId.is_in(chunk.to_vec()))
-            .all(db)
-            .await?
-        {
-            costs.insert(cost.record_id.clone(), cost);
-        }
-    }
-    let turns = turns
-        .into_iter()
-        .map(|turn| TurnView {
-            usage: usages.remove(&turn.record_id),
-            cost: costs.remove(&turn.record_id),
-            turn,
-        })
-        .collect();
     let mut views = decorate(db, vec![row]).await?;
     let mut view = views
         .pop()
@@ -153,28 +121,18 @@ async fn decorate(
     rows: Vec<conversation::Model>,
 ) -> Result<Vec<ConversationView>, StoreError> {
     let names = super::platform_names(db).await?;
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut costs: HashMap<String, Vec<conversation_cost::Model>> = HashMap::new();
-    for cost in conversation_cost::Entity::find()
-        .filter(conversation_cost::Column::ConversationId.is_in(ids))
-        .order_by_asc(conversation_cost::Column::Currency)
-        .all(db)
-        .await?
-    {
-        costs
-            .entry(cost.conversation_id.clone())
-            .or_default()
-            .push(cost);
-    }
     rows.into_iter()
         .map(|row| {
-            let labels = serde_json::from_str(&row.labels).map_err(|e| {
-                StoreError::Corrupt(format!("labels of conversation {}: {e}", row.id))
-            })?;
+            let corrupt = |what: &str, e: serde_json::Error| {
+                StoreError::Corrupt(format!("{what} of conversation {}: {e}", row.id))
+            };
+            let labels = serde_json::from_str(&row.labels).map_err(|e| corrupt("labels", e))?;
+            let costs =
+                serde_json::from_str(&row.cost_totals).map_err(|e| corrupt("cost totals", e))?;
             Ok(ConversationView {
                 platform: names.get(&row.platform_id).cloned().unwrap_or_default(),
                 labels,
-                costs: costs.remove(&row.id).unwrap_or_default(),
+                costs,
                 turns: Vec::new(),
                 row,
             })

@@ -94,27 +94,22 @@ pub async fn summarize_costs(
                 cache_creation_input_tokens: row.cache_creation_input_tokens.max(0) as u64,
                 reasoning_tokens: row.reasoning_tokens.max(0) as u64,
             });
-            match &view.cost {
-                Some(cost) if cost.priced => {
-                    let (Some(currency), Some(total)) = (&cost.currency, &cost.total) else {
-                        return Err(StoreError::Corrupt(format!(
-                            "priced turn {} has no total",
-                            cost.record_id
-                        )));
-                    };
-                    let amount = parse_decimal(total, "turn_costs.total")?;
-                    let sum = group.costs.entry(currency.clone()).or_default();
-                    *sum = sum
-                        .checked_add(amount)
-                        .ok_or_else(|| StoreError::Corrupt("cost sum overflows".into()))?;
-                    add_provider_cost(group, cost.provider_cost.as_deref())?;
-                }
-                Some(cost) => {
-                    group.unpriced_turns += 1;
-                    add_provider_cost(group, cost.provider_cost.as_deref())?;
-                }
-                None => group.unpriced_turns += 1,
+            if row.priced {
+                let (Some(currency), Some(total)) = (&row.cost_currency, &row.cost_total) else {
+                    return Err(StoreError::Corrupt(format!(
+                        "priced turn {} has no total",
+                        row.record_id
+                    )));
+                };
+                let amount = parse_decimal(total, "turns.cost_total")?;
+                let sum = group.costs.entry(currency.clone()).or_default();
+                *sum = sum
+                    .checked_add(amount)
+                    .ok_or_else(|| StoreError::Corrupt("cost sum overflows".into()))?;
+            } else {
+                group.unpriced_turns += 1;
             }
+            add_provider_cost(group, row.provider_cost.as_deref())?;
         }
         match next {
             Some(token) => filter.page_token = Some(token),
@@ -126,7 +121,7 @@ pub async fn summarize_costs(
 
 fn add_provider_cost(group: &mut CostGroup, cost: Option<&str>) -> Result<(), StoreError> {
     if let Some(cost) = cost {
-        let amount = parse_decimal(cost, "turn_costs.provider_cost")?;
+        let amount = parse_decimal(cost, "turns.provider_cost")?;
         group.provider_cost = group
             .provider_cost
             .checked_add(amount)

@@ -6,11 +6,11 @@ mod page_token;
 mod usage;
 
 pub use conversations::{
-    ConversationFilter, ConversationView, TurnView, get_conversation, list_conversations,
+    ConversationFilter, ConversationView, get_conversation, list_conversations,
 };
 pub use costs::{CostGroup, CostGrouping, CostQuery, summarize_costs};
 pub use page_token::{PageScope, PageToken};
-pub use usage::{UsageFilter, UsageView, list_usage};
+pub use usage::{TurnUsage, UsageFilter, UsageView, list_usage};
 
 use std::collections::HashMap;
 

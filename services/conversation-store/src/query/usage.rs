@@ -1,15 +1,15 @@
-//! Token history: one entry per turn, by conversation or time range, oldest first.
-
-use std::collections::HashMap;
+//! Token history: one entry per turn, by conversation or time range, oldest first. Read from
+//! the turns without their message text.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::PageToken;
 use super::page_token::split_page;
-use crate::entity::{turn_cost, usage};
+use crate::entity::turn;
 use crate::error::StoreError;
 
 #[derive(Debug, Clone, Default)]
@@ -23,72 +23,140 @@ pub struct UsageFilter {
     pub page_token: Option<PageToken>,
 }
 
+/// What a turn used and cost: its row without the content and identifiers.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct TurnUsage {
+    pub record_id: String,
+    pub conversation_id: String,
+    pub sequence: i32,
+    pub platform_id: i64,
+    pub tenant: String,
+    pub model: String,
+    pub recorded_at: DateTime<Utc>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub cache_creation_input_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub total_tokens: i64,
+    pub usage_unknown: bool,
+    pub priced: bool,
+    pub price_id: Option<i64>,
+    pub cost_currency: Option<String>,
+    pub cost_total: Option<String>,
+    pub cost_breakdown: Option<String>,
+    pub unpriced_reason: Option<String>,
+    pub provider_cost: Option<String>,
+}
+
+impl From<&turn::Model> for TurnUsage {
+    fn from(turn: &turn::Model) -> Self {
+        Self {
+            record_id: turn.record_id.clone(),
+            conversation_id: turn.conversation_id.clone(),
+            sequence: turn.sequence,
+            platform_id: turn.platform_id,
+            tenant: turn.tenant.clone(),
+            model: turn.model.clone(),
+            recorded_at: turn.recorded_at,
+            input_tokens: turn.input_tokens,
+            output_tokens: turn.output_tokens,
+            cached_input_tokens: turn.cached_input_tokens,
+            cache_creation_input_tokens: turn.cache_creation_input_tokens,
+            reasoning_tokens: turn.reasoning_tokens,
+            total_tokens: turn.total_tokens,
+            usage_unknown: turn.usage_unknown,
+            priced: turn.priced,
+            price_id: turn.price_id,
+            cost_currency: turn.cost_currency.clone(),
+            cost_total: turn.cost_total.clone(),
+            cost_breakdown: turn.cost_breakdown.clone(),
+            unpriced_reason: turn.unpriced_reason.clone(),
+            provider_cost: turn.provider_cost.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UsageView {
-    pub usage: usage::Model,
+    pub usage: TurnUsage,
     pub platform: String,
-    pub cost: Option<turn_cost::Model>,
 }
 
 pub async fn list_usage(
     db: &DatabaseConnection,
     filter: &UsageFilter,
 ) -> Result<(Vec<UsageView>, Option<PageToken>), StoreError> {
+    use turn::Column as T;
     let names = super::platform_names(db).await?;
     let mut condition = Condition::all();
     if let Some(id) = &filter.conversation_id {
-        condition = condition.add(usage::Column::ConversationId.eq(id.as_str()));
+        condition = condition.add(T::ConversationId.eq(id.as_str()));
     }
     if let Some(start) = filter.start {
-        condition = condition.add(usage::Column::RecordedAt.gte(start));
+        condition = condition.add(T::RecordedAt.gte(start));
     }
     if let Some(end) = filter.end {
-        condition = condition.add(usage::Column::RecordedAt.lt(end));
+        condition = condition.add(T::RecordedAt.lt(end));
     }
     if let Some(name) = &filter.platform {
         let Some(platform_id) = super::platform_id(db, name).await? else {
             return Ok((Vec::new(), None));
         };
-        condition = condition.add(usage::Column::PlatformId.eq(platform_id));
+        condition = condition.add(T::PlatformId.eq(platform_id));
     }
     if let Some(tenant) = &filter.tenant {
-        condition = condition.add(usage::Column::Tenant.eq(tenant.as_str()));
+        condition = condition.add(T::Tenant.eq(tenant.as_str()));
     }
     if let Some(token) = &filter.page_token {
         condition = condition.add(
-            Condition::any()
-                .add(usage::Column::RecordedAt.gt(token.at))
-                .add(
-                    Condition::all()
-                        .add(usage::Column::RecordedAt.eq(token.at))
-                        .add(usage::Column::RecordId.gt(token.id.as_str())),
-                ),
+            Condition::any().add(T::RecordedAt.gt(token.at)).add(
+                Condition::all()
+                    .add(T::RecordedAt.eq(token.at))
+                    .add(T::RecordId.gt(token.id.as_str())),
+            ),
         );
     }
-    let rows = usage::Entity::find()
+    let rows = turn::Entity::find()
+        .select_only()
+        .columns([
+            T::RecordId,
+            T::ConversationId,
+            T::Sequence,
+            T::PlatformId,
+            T::Tenant,
+            T::Model,
+            T::RecordedAt,
+            T::InputTokens,
+            T::OutputTokens,
+            T::CachedInputTokens,
+            T::CacheCreationInputTokens,
+            T::ReasoningTokens,
+            T::TotalTokens,
+            T::UsageUnknown,
+            T::Priced,
+            T::PriceId,
+            T::CostCurrency,
+            T::CostTotal,
+            T::CostBreakdown,
+            T::UnpricedReason,
+            T::ProviderCost,
+        ])
         .filter(condition)
-        .order_by_asc(usage::Column::RecordedAt)
-        .order_by_asc(usage::Column::RecordId)
+        .order_by_asc(T::RecordedAt)
+        .order_by_asc(T::RecordId)
         .limit(filter.page_size + 1)
+        .into_model::<TurnUsage>()
         .all(db)
         .await?;
     let (rows, next) = split_page(rows, filter.page_size, |last| PageToken {
         at: last.recorded_at,
         id: last.record_id.clone(),
     });
-    let ids: Vec<String> = rows.iter().map(|r| r.record_id.clone()).collect();
-    let mut costs: HashMap<String, turn_cost::Model> = turn_cost::Entity::find()
-        .filter(turn_cost::Column::RecordId.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| (c.record_id.clone(), c))
-        .collect();
     let views = rows
         .into_iter()
         .map(|usage| UsageView {
             platform: names.get(&usage.platform_id).cloned().unwrap_or_default(),
-            cost: costs.remove(&usage.record_id),
             usage,
         })
         .collect();
