@@ -215,7 +215,8 @@ async fn load_and_verify(args: &Args, backend: &str, store: &ServiceProcess) -> 
         failures += level.failures;
         acks.extend(level.acks);
     }
-    let client = Client::new(channels[0].clone());
+    // Conversations with many labels make pages far past tonic's default of 4 MiB.
+    let client = Client::new(channels[0].clone()).max_decoding_message_size(usize::MAX);
     verify(client, &conversations, &acks).await?;
     if failures > 0 {
         bail!("{failures} call(s) failed; see the messages above");

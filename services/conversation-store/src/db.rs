@@ -10,6 +10,11 @@ use sea_orm_migration::MigratorTrait;
 use crate::migration::Migrator;
 use crate::settings::DatabaseSettings;
 
+/// Prepared statements kept per connection. A batch's multi-row statements differ by their
+/// row count, so a busy store uses a few hundred distinct ones; the driver's default of 100
+/// would prepare them again and again.
+const STATEMENT_CACHE: usize = 1024;
+
 /// Opens the pool and runs pending migrations. Errors are one line naming the database
 /// without its password.
 pub async fn connect_and_migrate(
@@ -36,7 +41,9 @@ pub async fn connect_and_migrate(
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-        });
+                .statement_cache_capacity(STATEMENT_CACHE)
+        })
+        .map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
     let db = Database::connect(options).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot open database {shown}: {}",

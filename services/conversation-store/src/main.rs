@@ -35,10 +35,9 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("colloquy-store: {error:#}");
@@ -47,8 +46,17 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.worker_threads)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_in_runtime(cli, settings))
+}
+
+async fn run_in_runtime(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let telemetry = colloquy_telemetry::init("colloquy-store", settings.log_format)?;
     let result = execute(cli.command, settings).await;
     telemetry.shutdown();

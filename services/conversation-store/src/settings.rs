@@ -24,6 +24,10 @@ pub struct Settings {
     pub ingest: IngestSettings,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// Threads of the async runtime. A store mostly waits on its database; one thread spares
+    /// it the wake-ups of tasks moving between threads, which cost more than its own work
+    /// (benches/README.md). Raise it for a store that keeps one core busy.
+    pub worker_threads: usize,
     #[serde(default)]
     pub metrics: MetricsSettings,
     /// Who may call which method.
@@ -117,6 +121,7 @@ pub use colloquy_telemetry::LogFormat;
 const DEFAULTS: &str = r#"
 listen = "127.0.0.1:50052"
 log_format = "text"
+worker_threads = 1
 
 [database]
 url = "sqlite://./data/colloquy.db?mode=rwc"
@@ -173,6 +178,9 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
+        }
+        if self.worker_threads == 0 {
+            bail!("worker_threads must be at least 1");
         }
         if self.ingest.max_batch == 0 || self.ingest.writers == 0 {
             bail!("ingest.max_batch and ingest.writers must be at least 1");

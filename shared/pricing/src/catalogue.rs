@@ -73,6 +73,17 @@ impl PriceCatalogue {
         model: &str,
         at: DateTime<Utc>,
     ) -> Result<&PriceEntry, NoPrice> {
+        self.lookup_index(provider, model, at)
+            .map(|index| &self.entries[index])
+    }
+
+    /// Like [`PriceCatalogue::lookup`], the position of the row in [`PriceCatalogue::entries`].
+    pub fn lookup_index(
+        &self,
+        provider: &str,
+        model: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize, NoPrice> {
         let provider_key = provider.to_ascii_lowercase();
         let rows = self
             .rows(&provider_key, model)
@@ -84,9 +95,9 @@ impl PriceCatalogue {
                 model: model.to_owned(),
             })?;
         rows.iter()
-            .map(|&index| &self.entries[index])
-            .filter(|entry| entry.is_effective_at(at))
-            .max_by_key(|entry| entry.effective_from)
+            .copied()
+            .filter(|&index| self.entries[index].is_effective_at(at))
+            .max_by_key(|&index| self.entries[index].effective_from)
             .ok_or_else(|| NoPrice::NotEffective {
                 provider: provider.to_owned(),
                 model: model.to_owned(),

@@ -1,6 +1,8 @@
 //! Writes one batch of records in one transaction, in as few statements as the batch allows:
-//! classify the records against the stored turns, create and lock their conversations, price
-//! and number the new turns, insert them, write the conversations back.
+//! create and lock the records' conversations, price and number the new turns, insert them,
+//! write the conversations back. A batch first takes its records as new; one stored already
+//! (a retry) makes the turn insert fail on its id, and the batch is written again record by
+//! record, each first looked up among the stored turns.
 
 use std::sync::Arc;
 
@@ -18,6 +20,14 @@ const TURNS_PER_STATEMENT: usize = 256;
 /// How many times a record is tried alone after its batch failed for a lost race.
 const SINGLE_ATTEMPTS: usize = 3;
 
+/// Whether a batch asks the database which of its records are stored already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// No: a stored one fails the insert of its turn, and the batch is written again.
+    Assume,
+    Read,
+}
+
 pub struct Writer {
     pub db: DatabaseConnection,
     pub prices: PriceBook,
@@ -31,7 +41,7 @@ impl Writer {
     /// record or a lost race never fails its neighbours; a record the database refuses is
     /// answered with why, and only lost races are tried again.
     pub async fn write(&self, jobs: &[Job]) -> Vec<Result<Ack, StoreError>> {
-        let error = match self.write_batch(jobs).await {
+        let error = match self.write_batch(jobs, Lookup::Assume).await {
             Ok(results) => return results,
             Err(error) => error,
         };
@@ -45,12 +55,18 @@ impl Writer {
         if jobs.len() == 1 && !error.may_pass_again() {
             return vec![Err(error)];
         }
-        tracing::warn!(%error, records = jobs.len(), "batch failed; writing its records one by one");
+        // A record stored before is the usual cause, and not worth a warning.
+        if !matches!(error, StoreError::DatabaseConflict { .. }) {
+            tracing::warn!(%error, records = jobs.len(), "batch failed; writing its records one by one");
+        }
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let mut outcome = Err(StoreError::Unavailable);
             for _ in 0..SINGLE_ATTEMPTS {
-                match self.write_batch(std::slice::from_ref(job)).await {
+                match self
+                    .write_batch(std::slice::from_ref(job), Lookup::Read)
+                    .await
+                {
                     Ok(mut single) => {
                         outcome = single.pop().unwrap_or(Err(StoreError::Unavailable));
                         break;
@@ -69,9 +85,16 @@ impl Writer {
         results
     }
 
-    async fn write_batch(&self, jobs: &[Job]) -> Result<Vec<Result<Ack, StoreError>>, StoreError> {
+    async fn write_batch(
+        &self,
+        jobs: &[Job],
+        lookup: Lookup,
+    ) -> Result<Vec<Result<Ack, StoreError>>, StoreError> {
         let txn = self.db.begin().await?;
-        let mut batch = Classified::read(&txn, jobs).await?;
+        let mut batch = match lookup {
+            Lookup::Assume => Classified::assume_new(jobs),
+            Lookup::Read => Classified::read(&txn, jobs).await?,
+        };
         let mut platforms = PlatformIds::new(&self.platforms);
         let mut priced = Vec::new();
         if !batch.new.is_empty() {

@@ -27,6 +27,13 @@ struct StoredTurn {
 }
 
 impl Classified {
+    /// Takes every record of the batch as new, without asking the database. Almost every
+    /// record is; one that is stored already makes the turn insert fail on its id, and the
+    /// batch is written again record by record with [`Classified::read`].
+    pub fn assume_new(jobs: &[Job]) -> Self {
+        Self::sort(jobs, &HashMap::new())
+    }
+
     /// Looks the batch's record ids up among the stored turns.
     pub async fn read(txn: &DatabaseTransaction, jobs: &[Job]) -> Result<Self, StoreError> {
         let ids: Vec<&str> = jobs
@@ -57,6 +64,10 @@ impl Classified {
                 (record_id, turn)
             })
             .collect();
+        Ok(Self::sort(jobs, &stored))
+    }
+
+    fn sort(jobs: &[Job], stored: &HashMap<String, StoredTurn>) -> Self {
         let mut classified = Self {
             new: Vec::new(),
             answers: (0..jobs.len()).map(|_| None).collect(),
@@ -71,7 +82,7 @@ impl Classified {
                 classified.new.push(index);
             }
         }
-        Ok(classified)
+        classified
     }
 
     /// The new record at `index` became turn `sequence`.

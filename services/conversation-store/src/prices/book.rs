@@ -111,24 +111,18 @@ impl PriceBook {
         at: DateTime<Utc>,
     ) -> TurnPricing {
         let snapshot = self.snapshot();
-        let entry = match snapshot.catalogue.lookup(kind.price_provider(), model, at) {
-            Ok(entry) => entry,
+        let index = match snapshot
+            .catalogue
+            .lookup_index(kind.price_provider(), model, at)
+        {
+            Ok(index) => index,
             Err(no_price) => {
                 return TurnPricing::Unpriced {
                     reason: no_price.to_string(),
                 };
             }
         };
-        let Some(index) = snapshot
-            .catalogue
-            .entries()
-            .iter()
-            .position(|e| std::ptr::eq(e, entry))
-        else {
-            return TurnPricing::Unpriced {
-                reason: "price row vanished".into(),
-            };
-        };
+        let entry = &snapshot.catalogue.entries()[index];
         let counts = TokenCounts {
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
