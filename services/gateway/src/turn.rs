@@ -129,10 +129,22 @@ impl Turn {
                 http_status: None,
             }),
         };
-        let mut record = self.record(&self.primary, self.model.clone(), None, summary);
         // Content is the completion's own record's to carry; the admission stays small.
-        record.input_messages.clear();
-        record
+        CompletionRecord {
+            record_id: self.record_id.clone(),
+            conversation_id: self.conversation_id.clone(),
+            platform: self.primary.platform.clone(),
+            tenant: self.chat.tenant.clone(),
+            user: self.chat.user.clone(),
+            labels: self.chat.labels.clone(),
+            gateway_request_id: self.request_id.clone(),
+            requested_model: self.model.clone(),
+            input_messages: Vec::new(),
+            output_message: None,
+            summary,
+            content_truncated: false,
+            content_bytes: 0,
+        }
     }
 }
 

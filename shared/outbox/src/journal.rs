@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use colloquy_backoff::Backoff;
 use colloquy_telemetry::LogLimiter;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -414,7 +416,18 @@ impl Writer {
             .db
             .as_ref()
             .ok_or_else(|| JournalError("the file is closed".into()))?;
-        let txn = db.begin_write().map_err(JournalError::from_display)?;
+        let mut txn = db.begin_write().map_err(JournalError::from_display)?;
+        // Removing delivered records need not wait for the disk: if a crash loses it, the
+        // records are delivered again, which the store answers as the duplicates they are.
+        // The next durable commit flushes it anyway.
+        let only_removals = group
+            .iter()
+            .all(|command| matches!(command, Command::Remove { .. }) || !command.writes())
+            && self.abandoned.is_empty();
+        if only_removals {
+            txn.set_durability(Durability::None)
+                .map_err(JournalError::from_display)?;
+        }
         let mut committed = Committed::default();
         {
             let mut admitted = txn
