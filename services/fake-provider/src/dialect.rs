@@ -13,6 +13,8 @@ pub enum Dialect {
     Responses,
     /// OpenRouter's Chat Completions, `POST /api/v1/chat/completions`.
     OpenRouter,
+    /// OpenRouter's Responses API, `POST /api/v1/responses`.
+    OpenRouterResponses,
     /// Anthropic Messages, `POST /v1/messages`.
     Anthropic,
 }
@@ -32,6 +34,7 @@ impl Dialect {
         match path.trim_end_matches('/') {
             "/v1/chat/completions" => Some(Dialect::OpenAiChat),
             "/api/v1/chat/completions" => Some(Dialect::OpenRouter),
+            "/api/v1/responses" => Some(Dialect::OpenRouterResponses),
             "/v1/responses" => Some(Dialect::Responses),
             "/v1/messages" => Some(Dialect::Anthropic),
             _ => None,
@@ -41,6 +44,11 @@ impl Dialect {
     /// The API family whose error envelope and headers this dialect uses.
     pub(crate) fn is_openai_family(self) -> bool {
         matches!(self, Dialect::OpenAiChat | Dialect::Responses)
+    }
+
+    /// OpenRouter's dialects, which share its error envelope and headers.
+    pub(crate) fn is_openrouter(self) -> bool {
+        matches!(self, Dialect::OpenRouter | Dialect::OpenRouterResponses)
     }
 
     /// Checks credentials the way the real API does: OpenAI and OpenRouter want
@@ -105,6 +113,14 @@ mod tests {
         assert_eq!(
             Dialect::from_path("/api/v1/chat/completions"),
             Some(Dialect::OpenRouter)
+        );
+        assert_eq!(
+            Dialect::from_path("/v1/responses"),
+            Some(Dialect::Responses)
+        );
+        assert_eq!(
+            Dialect::from_path("/api/v1/responses"),
+            Some(Dialect::OpenRouterResponses)
         );
         assert_eq!(
             Dialect::from_path("/v1/responses"),

@@ -65,7 +65,7 @@ pub(crate) fn request_id_header(dialect: Dialect) -> Option<(HeaderName, HeaderV
     let (name, id) = match dialect {
         Dialect::OpenAiChat | Dialect::Responses => ("x-request-id", ids::hex("req_", 32)),
         Dialect::Anthropic => ("request-id", ids::alnum("req_011C", 20)),
-        Dialect::OpenRouter => return None,
+        Dialect::OpenRouter | Dialect::OpenRouterResponses => return None,
     };
     let value = HeaderValue::from_str(&id).ok()?;
     Some((HeaderName::from_static(name), value))
@@ -101,7 +101,7 @@ pub(crate) fn envelope(
                 r#"{{"type":"error","error":{{"type":"{kind}","message":{message}}},"request_id":"{id}"}}"#
             )
         }
-        Dialect::OpenRouter => {
+        Dialect::OpenRouter | Dialect::OpenRouterResponses => {
             format!(
                 r#"{{"error":{{"message":{message},"code":{}}}}}"#,
                 status.as_u16()
@@ -129,7 +129,9 @@ pub(crate) fn unauthorized(dialect: Dialect) -> Response<ScriptBody> {
         Dialect::OpenAiChat | Dialect::Responses => OPENAI_401,
         Dialect::Anthropic => ANTHROPIC_401,
         // OpenRouter's answer when no key is sent at all.
-        Dialect::OpenRouter => r#"{"error":{"message":"No auth credentials found","code":401}}"#,
+        Dialect::OpenRouter | Dialect::OpenRouterResponses => {
+            r#"{"error":{"message":"No auth credentials found","code":401}}"#
+        }
     };
     json_response(
         dialect,
@@ -155,7 +157,7 @@ pub(crate) fn bad_json(dialect: Dialect) -> Response<ScriptBody> {
     let message = match dialect {
         Dialect::OpenAiChat | Dialect::Responses => OPENAI_BAD_JSON,
         Dialect::Anthropic => "There was an error parsing the body of your request as JSON",
-        Dialect::OpenRouter => "Invalid JSON in request body",
+        Dialect::OpenRouter | Dialect::OpenRouterResponses => "Invalid JSON in request body",
     };
     invalid_request(dialect, message)
 }
@@ -179,7 +181,7 @@ pub(crate) fn unknown_model(dialect: Dialect, model: &str) -> Response<ScriptBod
             Some("model_not_found"),
         ),
         Dialect::Anthropic => (StatusCode::NOT_FOUND, format!("model: {model}"), None),
-        Dialect::OpenRouter => (
+        Dialect::OpenRouter | Dialect::OpenRouterResponses => (
             StatusCode::BAD_REQUEST,
             format!("{model} is not a valid model ID"),
             None,
@@ -210,12 +212,12 @@ pub(crate) fn scripted_failure(dialect: Dialect, status: StatusCode) -> Response
         (Dialect::Anthropic, 429) => Some(ANTHROPIC_429),
         (Dialect::Anthropic, 500) => Some(ANTHROPIC_500),
         (Dialect::Anthropic, 529) => Some(ANTHROPIC_529),
-        (Dialect::OpenRouter, 429) => Some(OPENROUTER_429),
+        (Dialect::OpenRouter | Dialect::OpenRouterResponses, 429) => Some(OPENROUTER_429),
         _ => None,
     };
     let body = match recorded {
         Some(body) => Bytes::from_static(body.as_bytes()),
-        None if dialect == Dialect::OpenRouter && status == StatusCode::UNAUTHORIZED => {
+        None if dialect.is_openrouter() && status == StatusCode::UNAUTHORIZED => {
             return unauthorized(dialect);
         }
         None => {

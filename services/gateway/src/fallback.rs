@@ -1,10 +1,11 @@
 //! Opens the provider stream: the caller's platform first, then its configured fallbacks,
-//! moving on only while the failure before the first byte is retryable (after the provider
-//! client's own retries).
+//! moving on only while the failure before the first byte is one another platform may not
+//! share: a retryable one (after the provider client's own retries), or a platform out of
+//! credits where the platform allows it.
 
 use std::sync::Arc;
 
-use colloquy_providers::{CompletionStream, ProviderClient, ProviderError};
+use colloquy_providers::{CompletionStream, ErrorKind, ProviderClient, ProviderError};
 
 use crate::platforms::{PlatformRegistry, ResolvedPlatform};
 use crate::turn::Turn;
@@ -54,14 +55,19 @@ pub(crate) async fn open(
             Err(error) => error,
         };
         let retryable = error.retryable();
+        let moves_on = match error.kind {
+            ErrorKind::InsufficientCredits => platform.fallback_on_insufficient_credits,
+            kind => kind.another_platform_may_succeed(),
+        };
         tracing::warn!(
             platform = %platform.platform.name,
-            code = %error.provider_code,
+            code = error.code(),
+            provider_code = %error.provider_code,
             http_status = ?error.http_status,
             retryable,
             "provider failed before its first byte"
         );
-        match fallbacks.next().filter(|_| retryable) {
+        match fallbacks.next().filter(|_| moves_on) {
             Some((next, next_model)) => {
                 tracing::info!(from = %platform.platform.name, to = %next.platform.name, model = %next_model, "falling back");
                 (platform, model) = (next, next_model);

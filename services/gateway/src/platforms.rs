@@ -29,6 +29,8 @@ pub struct ResolvedPlatform {
     /// Names of the platforms tried, in order, when this one fails retryably before its
     /// first byte.
     pub fallbacks: Vec<String>,
+    /// Whether the fallbacks are tried when this platform refuses for want of credits.
+    pub fallback_on_insufficient_credits: bool,
     /// The configured models (and the default one), which metrics name.
     known_models: BTreeSet<String>,
 }
@@ -102,6 +104,7 @@ fn resolve(
     let key = read_api_key(name, settings, env)?;
     let endpoint = Endpoint {
         kind: settings.kind,
+        api: settings.api,
         base_url: settings.base_url.trim_end_matches('/').to_string(),
         api_key: ApiKey::from(key),
         extra_headers: settings
@@ -130,6 +133,7 @@ fn resolve(
         endpoint,
         platform,
         fallbacks: settings.fallbacks.clone(),
+        fallback_on_insufficient_credits: settings.fallback_on_insufficient_credits,
         known_models,
     })
 }

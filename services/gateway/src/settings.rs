@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use colloquy_access::{TlsSettings, TokenSource};
+use colloquy_providers::Api;
 use colloquy_records::{MAX_RECORD_MESSAGE_BYTES, ProviderKind, RecordLimits};
 use serde::Deserialize;
 
@@ -190,6 +191,10 @@ pub use colloquy_telemetry::LogFormat;
 pub struct PlatformSettings {
     /// The provider API the platform speaks.
     pub kind: ProviderKind,
+    /// Which of the kind's APIs: `native` (the default), or `responses` for an `openrouter`
+    /// platform to use OpenRouter's Responses API.
+    #[serde(default)]
+    pub api: Api,
     /// API base URL, ending in the API version (`https://api.openai.com/v1`,
     /// `https://openrouter.ai/api/v1`).
     pub base_url: String,
@@ -227,6 +232,10 @@ pub struct PlatformSettings {
     /// byte.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Whether the fallbacks are tried when this platform refuses for want of credits (HTTP
+    /// 402, an exhausted quota). The same platform is never retried for it.
+    #[serde(default = "default_true")]
+    pub fallback_on_insufficient_credits: bool,
 }
 
 fn default_true() -> bool {
@@ -394,6 +403,15 @@ impl PlatformSettings {
             return Err(SettingsError::invalid(
                 key("base_url"),
                 format!("{:?} is not an http:// or https:// URL", self.base_url),
+            ));
+        }
+        if !self.api.serves(self.kind) {
+            return Err(SettingsError::invalid(
+                key("api"),
+                format!(
+                    "{:?} is not an API of kind {} (only openrouter also speaks responses)",
+                    self.api, self.kind
+                ),
             ));
         }
         match (&self.api_key_env, &self.api_key_file) {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use colloquy_providers::{ErrorKind, ProviderError};
+use colloquy_providers::ProviderError;
 use colloquy_records::FieldError;
 use tonic::{Code, Status};
 
@@ -61,6 +61,7 @@ pub enum ErrorCode {
     PermissionDenied,
     DeadlineExceeded,
     ResourceExhausted,
+    FailedPrecondition,
     Unavailable,
     Cancelled,
     Internal,
@@ -75,6 +76,7 @@ impl ErrorCode {
             Self::PermissionDenied => Code::PermissionDenied,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::ResourceExhausted => Code::ResourceExhausted,
+            Self::FailedPrecondition => Code::FailedPrecondition,
             Self::Unavailable => Code::Unavailable,
             Self::Cancelled => Code::Cancelled,
             Self::Internal => Code::Internal,
@@ -89,35 +91,25 @@ impl ErrorCode {
             Self::PermissionDenied => "permission_denied",
             Self::DeadlineExceeded => "deadline_exceeded",
             Self::ResourceExhausted => "resource_exhausted",
+            Self::FailedPrecondition => "failed_precondition",
             Self::Unavailable => "unavailable",
             Self::Cancelled => "cancelled",
             Self::Internal => "internal",
         }
     }
 
-    /// The provider's HTTP status decides where there is one, so a 429 is always
-    /// RESOURCE_EXHAUSTED (quota or rate) whatever the provider's error type; the kind decides
-    /// for failures that were not an HTTP answer (timeouts, connections, unreadable bytes).
+    /// The providers crate classifies every provider failure once; this only names its
+    /// gRPC code among the gateway's.
     fn of_provider(error: &ProviderError) -> Self {
-        match error.http_status {
-            Some(400 | 413 | 422) => Self::InvalidArgument,
-            Some(401) => Self::Unauthenticated,
-            Some(403) => Self::PermissionDenied,
-            Some(404) => Self::NotFound,
-            Some(408 | 504) => Self::DeadlineExceeded,
-            Some(429) => Self::ResourceExhausted,
-            Some(500..=599) => Self::Unavailable,
-            _ => match error.kind {
-                ErrorKind::InvalidRequest => Self::InvalidArgument,
-                ErrorKind::Authentication => Self::Unauthenticated,
-                ErrorKind::PermissionDenied => Self::PermissionDenied,
-                ErrorKind::NotFound => Self::NotFound,
-                ErrorKind::Timeout => Self::DeadlineExceeded,
-                ErrorKind::RateLimited => Self::ResourceExhausted,
-                // A provider answering bytes nobody can read is a bad gateway, which gRPC's
-                // HTTP mapping calls UNAVAILABLE; so are 529 and connection failures.
-                ErrorKind::Unavailable | ErrorKind::Protocol => Self::Unavailable,
-            },
+        match error.kind.grpc_code() {
+            Code::InvalidArgument => Self::InvalidArgument,
+            Code::Unauthenticated => Self::Unauthenticated,
+            Code::PermissionDenied => Self::PermissionDenied,
+            Code::NotFound => Self::NotFound,
+            Code::DeadlineExceeded => Self::DeadlineExceeded,
+            Code::ResourceExhausted => Self::ResourceExhausted,
+            Code::FailedPrecondition => Self::FailedPrecondition,
+            _ => Self::Unavailable,
         }
     }
 }
@@ -184,14 +176,18 @@ fn retry_after_seconds(after: Duration) -> u64 {
 }
 
 fn provider_message(platform: &str, error: &ProviderError) -> String {
+    let code = match error.provider_code.as_str() {
+        "" => error.code().to_string(),
+        own => format!("{}, {own}", error.code()),
+    };
     let mut message = match error.http_status {
         Some(http) => format!(
-            "platform {platform}: provider answered HTTP {http} ({}): {}",
-            error.provider_code, error.message
+            "platform {platform}: provider answered HTTP {http} ({code}): {}",
+            error.message
         ),
         None => format!(
-            "platform {platform}: provider call failed ({}): {}",
-            error.provider_code, error.message
+            "platform {platform}: provider call failed ({code}): {}",
+            error.message
         ),
     };
     if let Some(after) = error.retry_after {
@@ -204,6 +200,8 @@ fn provider_message(platform: &str, error: &ProviderError) -> String {
 
 #[cfg(test)]
 mod tests {
+    use colloquy_providers::ErrorKind;
+
     use super::*;
 
     fn provider(kind: ErrorKind, http: Option<u16>) -> GatewayError {
@@ -224,38 +222,37 @@ mod tests {
     fn maps_provider_kinds_to_codes() {
         let cases = [
             (ErrorKind::InvalidRequest, Code::InvalidArgument),
+            (ErrorKind::ContextLengthExceeded, Code::InvalidArgument),
+            (ErrorKind::ContentFilter, Code::InvalidArgument),
             (ErrorKind::Authentication, Code::Unauthenticated),
+            (ErrorKind::InsufficientCredits, Code::FailedPrecondition),
             (ErrorKind::PermissionDenied, Code::PermissionDenied),
             (ErrorKind::NotFound, Code::NotFound),
             (ErrorKind::Timeout, Code::DeadlineExceeded),
             (ErrorKind::RateLimited, Code::ResourceExhausted),
+            (ErrorKind::Overloaded, Code::Unavailable),
+            (ErrorKind::ServerError, Code::Unavailable),
             (ErrorKind::Unavailable, Code::Unavailable),
+            (ErrorKind::StreamError, Code::Unavailable),
+            (ErrorKind::Truncated, Code::Unavailable),
             (ErrorKind::Protocol, Code::Unavailable),
         ];
         for (kind, code) in cases {
             assert_eq!(provider(kind, None).into_status().code(), code, "{kind:?}");
+            assert_eq!(kind.grpc_code(), code, "{kind:?}");
         }
     }
 
     #[test]
-    fn the_http_status_decides_when_there_is_one() {
-        let cases = [
-            (400, Code::InvalidArgument),
-            (401, Code::Unauthenticated),
-            (403, Code::PermissionDenied),
-            (404, Code::NotFound),
-            (408, Code::DeadlineExceeded),
-            (429, Code::ResourceExhausted),
-            (500, Code::Unavailable),
-            (504, Code::DeadlineExceeded),
-            (529, Code::Unavailable),
-        ];
-        for (http, code) in cases {
-            // An insufficient-quota 429 is classified as a permission problem by kind, but
-            // still answers RESOURCE_EXHAUSTED.
-            let status = provider(ErrorKind::PermissionDenied, Some(http)).into_status();
-            assert_eq!(status.code(), code, "{http}");
-        }
+    fn names_the_stable_code_and_the_providers_own() {
+        let status = provider(ErrorKind::RateLimited, Some(429)).into_status();
+        assert!(
+            status
+                .message()
+                .contains("(rate_limited, rate_limit_exceeded)"),
+            "{}",
+            status.message()
+        );
     }
 
     #[test]

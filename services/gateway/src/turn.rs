@@ -121,6 +121,7 @@ impl Turn {
             },
             error: Some(CompletionError {
                 code: INTERRUPTED.into(),
+                provider_code: String::new(),
                 message: "the gateway stopped while the completion ran (a crash, a kill or a \
                           lost node); what the provider billed is not known"
                     .into(),

@@ -15,4 +15,4 @@ pub use client::{
 };
 pub use delta::{Delta, MessageAccumulator, ToolCallDelta};
 pub use error::{ErrorKind, ProviderError};
-pub use request::{ProviderRequest, ResponseFormat, ToolChoice, ToolSpec};
+pub use request::{Api, ProviderRequest, ResponseFormat, ToolChoice, ToolSpec};

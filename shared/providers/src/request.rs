@@ -1,6 +1,30 @@
 //! The provider-neutral request an adapter turns into one provider API's native body.
 
-use colloquy_records::Message;
+use colloquy_records::{Message, ProviderKind};
+use serde::Deserialize;
+
+/// Which API of its provider a platform speaks. Each kind has its own; OpenRouter serves the
+/// Responses API too (`/api/v1/responses`), recorded and priced as OpenRouter all the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// The kind's own API: Chat Completions for `openai_chat` and `openrouter`, Responses
+    /// for `openai_responses`, Messages for `anthropic`.
+    #[default]
+    Native,
+    /// The Responses API, for an `openrouter` platform.
+    Responses,
+}
+
+impl Api {
+    /// Whether a platform of `kind` can speak this API.
+    pub fn serves(self, kind: ProviderKind) -> bool {
+        match self {
+            Self::Native => true,
+            Self::Responses => kind == ProviderKind::Openrouter,
+        }
+    }
+}
 
 /// One completion request, already validated and resolved by the gateway.
 #[derive(Debug, Clone, Default)]

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use colloquy_providers::adapters::for_kind;
-use colloquy_providers::{Delta, MessageAccumulator, Outcome, ProviderError, ProviderRequest};
+use colloquy_providers::adapters::for_api;
+use colloquy_providers::{Api, Delta, MessageAccumulator, Outcome, ProviderError, ProviderRequest};
 use colloquy_records::{CompletionStatus, Message, ProviderKind, Usage};
 use colloquy_sse::SseDecoder;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -23,6 +23,7 @@ const PROVIDER_DIRS: [&str; 3] = ["openai", "anthropic", "openrouter"];
 struct Case {
     name: String,
     kind: ProviderKind,
+    api: Api,
     payload: Vec<u8>,
     streamed: bool,
     expect: Value,
@@ -32,6 +33,15 @@ struct Case {
 
 fn fixtures_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/providers")
+}
+
+/// OpenRouter's Responses cases speak the Responses API; every other case its kind's own.
+fn api_for(dir: &str, file: &str) -> Api {
+    if dir == "openrouter" && file.starts_with("responses_") {
+        Api::Responses
+    } else {
+        Api::Native
+    }
 }
 
 fn kind_for(dir: &str, file: &str) -> ProviderKind {
@@ -103,6 +113,7 @@ fn load_cases() -> Vec<Case> {
             cases.push(Case {
                 name: format!("{dir}/{file}"),
                 kind: kind_for(dir, &file),
+                api: api_for(dir, &file),
                 payload: fs::read(path.join(&file)).unwrap(),
                 streamed,
                 expect,
@@ -122,7 +133,7 @@ struct Run {
 
 /// Feeds SSE bytes cut at `cuts` through the shared decoder into a fresh adapter.
 fn run_stream(case: &Case, cuts: &[usize]) -> Result<Run, String> {
-    let mut adapter = for_kind(case.kind);
+    let mut adapter = for_api(case.kind, case.api);
     adapter.on_headers(&case.headers);
     let mut decoder = SseDecoder::new();
     let mut deltas = Vec::new();
@@ -149,7 +160,7 @@ fn run_stream(case: &Case, cuts: &[usize]) -> Result<Run, String> {
 }
 
 fn run_body(case: &Case) -> Result<Run, String> {
-    let mut adapter = for_kind(case.kind);
+    let mut adapter = for_api(case.kind, case.api);
     adapter.on_headers(&case.headers);
     let mut deltas = Vec::new();
     adapter
@@ -301,6 +312,11 @@ fn check_response(case: &Case, run: &Run, f: &mut Failures) {
             opt_str(upstream),
         );
     }
+    // The tier that served the request; `auto` is what was asked for, not a tier.
+    if let Some(tier) = expect["service_tier"].as_str() {
+        let served = Some(tier).filter(|t| *t != "auto");
+        f.check("service_tier", ids.service_tier.as_deref(), served);
+    }
     if let Some(request_id) = expect.get("request_id") {
         f.check("request_id", ids.request_id.as_deref(), opt_str(request_id));
     }
@@ -311,7 +327,7 @@ fn check_response(case: &Case, run: &Run, f: &mut Failures) {
             expect["id"].as_str(),
         );
     }
-    if case.kind == ProviderKind::OpenaiResponses {
+    if (case.kind, case.api) == (ProviderKind::OpenaiResponses, Api::Native) {
         f.check(
             "continuation_id",
             ids.continuation_id.as_deref(),
@@ -397,7 +413,7 @@ fn check_continuation(case: &Case, previous: &str, f: &mut Failures) {
         continuation_id: Some(previous.to_string()),
         ..Default::default()
     };
-    match for_kind(case.kind).build_request(&request) {
+    match for_api(case.kind, case.api).build_request(&request) {
         Ok(native) => f.check(
             "previous_response_id in request",
             native.body["previous_response_id"].as_str(),
@@ -492,7 +508,7 @@ fn every_fixture_matches_its_expectations() {
     for case in &cases {
         let mut failures = Failures::default();
         if is_error_case(case) {
-            let adapter = for_kind(case.kind);
+            let adapter = for_api(case.kind, case.api);
             let error = adapter.on_error_response(case.status, &case.headers, &case.payload);
             check_error(case, &error, &mut failures);
         } else {
@@ -525,13 +541,13 @@ fn fingerprint(run: &Run) -> String {
 }
 
 #[test]
-fn streams_split_at_every_byte_give_the_same_result() {
+fn streams_split_anywhere_give_the_same_result() {
     let cases = load_cases();
     let streams: Vec<&Case> = cases.iter().filter(|c| c.streamed).collect();
     assert!(!streams.is_empty(), "no streamed fixtures");
     for case in streams {
         let whole = fingerprint(&run_stream(case, &[]).unwrap());
-        for cut in 1..case.payload.len() {
+        for cut in cuts(&case.payload) {
             let split = run_stream(case, &[cut])
                 .unwrap_or_else(|e| panic!("{} cut at {cut}: {e}", case.name));
             assert_eq!(
@@ -542,4 +558,24 @@ fn streams_split_at_every_byte_give_the_same_result() {
             );
         }
     }
+}
+
+/// Where to split a payload: at every byte of a small one; in a large one (each cut replays the
+/// whole stream, so every byte would be quadratic) at every byte of its first and last 512,
+/// on both sides of every line break, and at a stride that lands inside multi-byte characters.
+fn cuts(payload: &[u8]) -> Vec<usize> {
+    const EVERY_BYTE_UP_TO: usize = 16 * 1024;
+    const EDGE: usize = 512;
+    const STRIDE: usize = 101;
+    let len = payload.len();
+    (1..len)
+        .filter(|&cut| {
+            len <= EVERY_BYTE_UP_TO
+                || cut < EDGE
+                || len - cut < EDGE
+                || cut % STRIDE == 0
+                || payload[cut - 1] == b'\n'
+                || payload[cut] == b'\n'
+        })
+        .collect()
 }

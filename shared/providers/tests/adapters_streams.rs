@@ -79,7 +79,7 @@ fn anthropic_overloaded_after_200_keeps_text_and_usage_and_is_unfinished() {
     assert_eq!(run.outcome.usage.input_tokens, 15);
     assert_eq!(run.outcome.usage.cached_input_tokens, 5);
     let error = run.outcome.error.unwrap();
-    assert_eq!(error.kind, ErrorKind::Unavailable);
+    assert_eq!(error.kind, ErrorKind::Overloaded);
     assert_eq!(error.provider_code, "overloaded_error");
     assert_eq!(error.message, "Overloaded");
     assert!(error.retryable());
@@ -179,7 +179,7 @@ fn chat_error_chunk_becomes_the_outcome_error() {
     assert!(!run.outcome.finished);
     assert_eq!(run.outcome.status, Some(CompletionStatus::ProviderError));
     let error = run.outcome.error.unwrap();
-    assert_eq!(error.kind, ErrorKind::Unavailable);
+    assert_eq!(error.kind, ErrorKind::ServerError);
     assert_eq!(error.provider_code, "server_error");
     assert_eq!(error.http_status, None);
 }
@@ -228,7 +228,7 @@ fn openrouter_error_chunk_with_usage_keeps_usage_and_cost() {
     assert_eq!(outcome.usage.cache_creation_input_tokens, 6);
     assert_eq!(outcome.provider_cost.unwrap().to_string(), "0.0001234");
     let error = outcome.error.as_ref().unwrap();
-    assert_eq!(error.kind, ErrorKind::Unavailable);
+    assert_eq!(error.kind, ErrorKind::ServerError);
     assert_eq!(error.provider_code, "502");
     assert_eq!(outcome.status, Some(CompletionStatus::ProviderError));
 }
@@ -407,7 +407,7 @@ fn error_answers_carry_retry_hints_and_kinds() {
         &HeaderMap::new(),
         br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_body"}"#,
     );
-    assert_eq!(overloaded.kind, ErrorKind::Unavailable);
+    assert_eq!(overloaded.kind, ErrorKind::Overloaded);
     assert_eq!(overloaded.request_id.as_deref(), Some("req_body"));
 
     let gateway = for_kind(ProviderKind::Openrouter).on_error_response(
@@ -415,11 +415,114 @@ fn error_answers_carry_retry_hints_and_kinds() {
         &HeaderMap::new(),
         b"<html><body>502 Bad Gateway</body></html>",
     );
-    assert_eq!(gateway.kind, ErrorKind::Unavailable);
+    assert_eq!(gateway.kind, ErrorKind::ServerError);
     assert_eq!(gateway.message, "<html><body>502 Bad Gateway</body></html>");
 
     let empty =
         for_kind(ProviderKind::OpenaiResponses).on_error_response(404, &HeaderMap::new(), b"");
     assert_eq!(empty.kind, ErrorKind::NotFound);
     assert!(!empty.message.is_empty());
+}
+
+/// One table classifies every provider's refusals: the stable code, the gRPC status and
+/// whether a retry or another platform may help, with the provider's own code kept apart.
+#[test]
+fn refusals_are_classified_once_with_the_providers_code_kept() {
+    use tonic::Code;
+    let cases: [(ProviderKind, u16, &[u8], ErrorKind, &str); 7] = [
+        (
+            ProviderKind::Openrouter,
+            402,
+            br#"{"error":{"code":402,"message":"This request requires more credits, or fewer max_tokens."}}"#,
+            ErrorKind::InsufficientCredits,
+            "402",
+        ),
+        (
+            ProviderKind::OpenaiChat,
+            429,
+            br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+            ErrorKind::InsufficientCredits,
+            "insufficient_quota",
+        ),
+        (
+            ProviderKind::Anthropic,
+            402,
+            br#"{"type":"error","error":{"type":"billing_error","message":"Your credit balance is too low"}}"#,
+            ErrorKind::InsufficientCredits,
+            "billing_error",
+        ),
+        (
+            ProviderKind::OpenaiChat,
+            400,
+            br#"{"error":{"message":"This model's maximum context length is 128000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+            ErrorKind::ContextLengthExceeded,
+            "context_length_exceeded",
+        ),
+        (
+            ProviderKind::OpenaiResponses,
+            400,
+            br#"{"error":{"message":"Your request was rejected by the safety system.","type":"invalid_request_error","param":null,"code":"content_policy_violation"}}"#,
+            ErrorKind::ContentFilter,
+            "content_policy_violation",
+        ),
+        (
+            ProviderKind::Openrouter,
+            429,
+            br#"{"error":{"code":429,"message":"Rate limit exceeded"}}"#,
+            ErrorKind::RateLimited,
+            "429",
+        ),
+        (
+            // A code that contradicts its status does not win unless it refines it.
+            ProviderKind::OpenaiChat,
+            401,
+            br#"{"error":{"message":"bad","type":"server_error","param":null,"code":null}}"#,
+            ErrorKind::Authentication,
+            "server_error",
+        ),
+    ];
+    for (kind, status, body, expected, provider_code) in cases {
+        let error = for_kind(kind).on_error_response(status, &HeaderMap::new(), body);
+        assert_eq!(error.kind, expected, "{kind:?} {status}");
+        assert_eq!(error.provider_code, provider_code, "{kind:?} {status}");
+        let recorded = error.to_completion_error();
+        assert_eq!(recorded.code, expected.code());
+        assert_eq!(recorded.provider_code, provider_code);
+        assert_eq!(recorded.http_status, Some(status));
+    }
+    let credits = ErrorKind::InsufficientCredits;
+    assert!(!credits.retryable());
+    assert!(credits.another_platform_may_succeed());
+    assert_eq!(credits.grpc_code(), Code::FailedPrecondition);
+    assert_eq!(credits.code(), "insufficient_credits");
+    assert!(!ErrorKind::ContextLengthExceeded.another_platform_may_succeed());
+    assert!(ErrorKind::Overloaded.retryable());
+}
+
+/// Azure OpenAI deployments behind an `openai_*` platform name the request in
+/// `apim-request-id`; OpenAI's own `x-request-id` wins where both are sent.
+#[test]
+fn azure_request_ids_are_captured() {
+    for kind in [ProviderKind::OpenaiChat, ProviderKind::OpenaiResponses] {
+        let mut adapter = for_kind(kind);
+        let mut headers = HeaderMap::new();
+        headers.insert("apim-request-id", HeaderValue::from_static("c3a1-azure"));
+        adapter.on_headers(&headers);
+        assert_eq!(
+            adapter.outcome().identifiers.request_id.as_deref(),
+            Some("c3a1-azure"),
+            "{kind:?}"
+        );
+        let error = for_kind(kind).on_error_response(429, &headers, b"{}");
+        assert_eq!(error.request_id.as_deref(), Some("c3a1-azure"), "{kind:?}");
+
+        let mut both = headers.clone();
+        both.insert("x-request-id", HeaderValue::from_static("req_openai"));
+        let mut adapter = for_kind(kind);
+        adapter.on_headers(&both);
+        assert_eq!(
+            adapter.outcome().identifiers.request_id.as_deref(),
+            Some("req_openai")
+        );
+    }
 }

@@ -9,8 +9,8 @@ use colloquy_fake_provider::{
     Dialect, FakeProvider, FakeProviderConfig, default_fixtures_dir, expected_text, prompt_tokens,
 };
 use colloquy_providers::{
-    ApiKey, CompletionStream, Endpoint, ErrorKind, ProviderClient, ProviderError, ProviderRequest,
-    RequestClock, RetryPolicy, StreamEnd, Timeouts,
+    Api, ApiKey, CompletionStream, Endpoint, ErrorKind, ProviderClient, ProviderError,
+    ProviderRequest, RequestClock, RetryPolicy, StreamEnd, Timeouts,
 };
 use colloquy_records::{CompletionStatus, CompletionSummary, Message, ProviderKind, Role};
 
@@ -49,6 +49,7 @@ fn endpoint(fake: &FakeProvider, kind: ProviderKind, knobs: &[(&str, &str)]) -> 
     };
     Endpoint {
         kind,
+        api: Api::Native,
         base_url: format!("{}{prefix}/", fake.base_url()),
         api_key: ApiKey::from("sk-fake-key"),
         extra_headers: knobs

@@ -37,6 +37,16 @@ impl CompletionStatus {
         Self::Interrupted,
     ];
 
+    /// Whether the provider finished its answer: only such a turn can be the point a
+    /// conversation continues from (a failed, cancelled or interrupted response has no
+    /// answer to chain onto).
+    pub fn answer_finished(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Length | Self::ToolCalls | Self::ContentFilter
+        )
+    }
+
     /// Stable name, as stored and used in metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -199,7 +209,10 @@ impl From<Timing> for pb::Timing {
 /// Why a completion failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletionError {
+    /// The stable code (`rate_limited`, `insufficient_credits`, …).
     pub code: String,
+    /// The provider's own error type or code, verbatim; empty for local failures.
+    pub provider_code: String,
     pub message: String,
     pub retryable: bool,
     pub retry_after: Option<Duration>,
@@ -221,11 +234,14 @@ impl TryFrom<pb::CompletionError> for CompletionError {
                     })?,
             ),
         };
-        let (mut code, mut message) = (wire.code, wire.message);
+        let (mut code, mut provider_code, mut message) =
+            (wire.code, wire.provider_code, wire.message);
         replace_nul(&mut code);
+        replace_nul(&mut provider_code);
         replace_nul(&mut message);
         Ok(Self {
             code,
+            provider_code,
             message,
             retryable: wire.retryable,
             retry_after: wire
@@ -242,6 +258,7 @@ impl From<CompletionError> for pb::CompletionError {
     fn from(error: CompletionError) -> Self {
         Self {
             code: error.code,
+            provider_code: error.provider_code,
             message: error.message,
             retryable: error.retryable,
             retry_after: error.retry_after.map(duration_to_proto),

@@ -30,6 +30,8 @@ pub struct Model {
     pub time_to_first_token_us: Option<i64>,
     pub total_duration_us: i64,
     pub error_code: Option<String>,
+    /// The provider's own error type or code, beside the stable `error_code`.
+    pub error_provider_code: Option<String>,
     pub error_message: Option<String>,
     pub error_retryable: Option<bool>,
     pub error_http_status: Option<i32>,

@@ -89,6 +89,7 @@ fn summary(turn: &turn::Model, numbers: &TurnUsage) -> common::CompletionSummary
         .as_ref()
         .map(|code| common::CompletionError {
             code: code.clone(),
+            provider_code: turn.error_provider_code.clone().unwrap_or_default(),
             message: turn.error_message.clone().unwrap_or_default(),
             retryable: turn.error_retryable.unwrap_or(false),
             retry_after: turn

@@ -142,7 +142,9 @@ impl ConversationTotals {
             .saturating_add(tokens(u.reasoning_tokens));
         row.last_status = record.summary.status.as_str().to_string();
         row.updated_at = row.updated_at.max(recorded_at);
-        if let Some(continuation) = &record.summary.identifiers.continuation_id {
+        if let Some(continuation) = &record.summary.identifiers.continuation_id
+            && record.summary.status.answer_finished()
+        {
             row.continuation_id = Some(continuation.clone());
         }
         match (pricing, priced_total) {

@@ -72,6 +72,9 @@ pub fn turn(
         time_to_first_token_us: Set(summary.timing.time_to_first_token.map(micros)),
         total_duration_us: Set(micros(summary.timing.total)),
         error_code: Set(error.map(|e| e.code.clone())),
+        error_provider_code: Set(error
+            .map(|e| e.provider_code.clone())
+            .filter(|code| !code.is_empty())),
         error_message: Set(error.map(|e| e.message.clone())),
         error_retryable: Set(error.map(|e| e.retryable)),
         error_http_status: Set(error.and_then(|e| e.http_status).map(i32::from)),

@@ -7,6 +7,7 @@ mod m0001_ledger;
 mod m0002_default_prices;
 mod m0003_unknown_usage_and_cut_content;
 mod m0004_one_row_per_turn;
+mod m0005_provider_error_codes;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_default_prices::Migration),
             Box::new(m0003_unknown_usage_and_cut_content::Migration),
             Box::new(m0004_one_row_per_turn::Migration),
+            Box::new(m0005_provider_error_codes::Migration),
         ]
     }
 }

@@ -92,6 +92,71 @@ async fn content_is_not_kept_when_the_platform_says_so(mut store: TestStore) {
 }
 on_both_databases!(no_content, content_is_not_kept_when_the_platform_says_so);
 
+/// Only a turn whose answer finished becomes the point the conversation continues from; a
+/// failed turn keeps its error's stable code and the provider's own.
+async fn continuations_come_only_from_finished_turns(mut store: TestStore) {
+    let conversation = new_conversation_id();
+    let send = |status: common::CompletionStatus, response_id: &str| {
+        let mut sent = record(&conversation, usage(10, 5, 0, 0, 0));
+        sent.platform = Some(platform(common::ProviderKind::OpenaiResponses));
+        let summary = summary_mut(&mut sent);
+        summary.status = status as i32;
+        let ids = summary.identifiers.as_mut().expect("ids");
+        ids.response_id = Some(response_id.into());
+        ids.continuation_id = Some(response_id.into());
+        if status != common::CompletionStatus::Completed {
+            summary.error = Some(common::CompletionError {
+                code: "server_error".into(),
+                provider_code: "502".into(),
+                message: "upstream failed".into(),
+                retryable: true,
+                ..Default::default()
+            });
+        }
+        sent
+    };
+    let turns = [
+        send(common::CompletionStatus::Completed, "resp_1"),
+        send(common::CompletionStatus::ProviderError, "resp_2"),
+        send(common::CompletionStatus::Cancelled, "resp_3"),
+        send(common::CompletionStatus::Interrupted, "resp_4"),
+    ];
+    for (i, turn) in turns.into_iter().enumerate() {
+        store
+            .client
+            .record_completion(turn)
+            .await
+            .expect("recorded");
+        let stored = store
+            .client
+            .get_conversation(pb::GetConversationRequest {
+                conversation_id: conversation.clone(),
+            })
+            .await
+            .expect("conversation")
+            .into_inner();
+        assert_eq!(stored.continuation_id, "resp_1", "after turn {}", i + 1);
+    }
+    let stored = store
+        .client
+        .get_conversation(pb::GetConversationRequest {
+            conversation_id: conversation.clone(),
+        })
+        .await
+        .expect("conversation")
+        .into_inner();
+    let failed = stored
+        .turns
+        .iter()
+        .find(|t| t.sequence == 2)
+        .and_then(|t| t.summary.as_ref())
+        .and_then(|s| s.error.as_ref())
+        .expect("the failed turn's error");
+    assert_eq!(failed.code, "server_error");
+    assert_eq!(failed.provider_code, "502");
+}
+on_both_databases!(continuations, continuations_come_only_from_finished_turns);
+
 async fn lists_filter_and_page_stably(mut store: TestStore) {
     let mut ids = Vec::new();
     for i in 0..7 {

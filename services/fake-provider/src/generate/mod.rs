@@ -28,6 +28,7 @@ use crate::dialect::Dialect;
 use crate::errors;
 use crate::recorder::Recorder;
 use crate::scenario::Params;
+use responses::Accent;
 
 /// Name of the tool called when `x-fake-tool-call` is set.
 pub const TOOL_NAME: &str = "get_weather";
@@ -117,7 +118,7 @@ impl Plan {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let model = match dialect {
-            Dialect::OpenRouter => requested,
+            Dialect::OpenRouter | Dialect::OpenRouterResponses => requested,
             _ => request::snapshot_model(requested),
         };
         let stop = match (params.fail_after, params.drop_after) {
@@ -238,8 +239,14 @@ pub(crate) async fn respond(
         (Dialect::OpenAiChat, false) => openai_chat::complete(&plan),
         (Dialect::OpenRouter, true) => openrouter::stream(&plan, request),
         (Dialect::OpenRouter, false) => openrouter::complete(&plan, request),
-        (Dialect::Responses, true) => responses::stream(&plan, request),
-        (Dialect::Responses, false) => responses::complete(&plan, request),
+        (Dialect::Responses, true) => responses::stream(&plan, request, Accent::OpenAi),
+        (Dialect::Responses, false) => responses::complete(&plan, request, Accent::OpenAi),
+        (Dialect::OpenRouterResponses, true) => {
+            responses::stream(&plan, request, Accent::OpenRouter)
+        }
+        (Dialect::OpenRouterResponses, false) => {
+            responses::complete(&plan, request, Accent::OpenRouter)
+        }
         (Dialect::Anthropic, true) => anthropic::stream(&plan),
         (Dialect::Anthropic, false) => anthropic::complete(&plan),
     };
@@ -250,7 +257,7 @@ pub(crate) async fn respond(
     }
     let content_type = match (stream, dialect) {
         (false, _) => "application/json",
-        (true, Dialect::OpenRouter) => "text/event-stream",
+        (true, Dialect::OpenRouter | Dialect::OpenRouterResponses) => "text/event-stream",
         (true, _) => "text/event-stream; charset=utf-8",
     };
     out.headers

@@ -12,7 +12,7 @@ use crate::ids;
 use crate::json::quote;
 use crate::sse::SseWriter;
 
-const PROCESSING: &str = "OPENROUTER PROCESSING";
+pub(super) const PROCESSING: &str = "OPENROUTER PROCESSING";
 
 /// Prices in units of 1e-7 credits per token, so costs are exact decimals.
 const PROMPT_UNITS: u64 = 10;
@@ -58,14 +58,22 @@ fn usage(plan: &Plan, completion: u64, reasoning: u64, with_cost: bool) -> Strin
     if !with_cost {
         return format!("{head},{details},{completion_details}}}");
     }
+    let (cost, prompt_cost, completion_cost) = credits(plan, completion);
+    format!(
+        r#"{head},"cost":{cost},"is_byok":false,{details},"cost_details":{{"upstream_inference_cost":{cost},"upstream_inference_prompt_cost":{prompt_cost},"upstream_inference_completions_cost":{completion_cost}}},{completion_details}}}"#,
+    )
+}
+
+/// What the request costs in credits with `completion` output tokens: in all, for the prompt
+/// and for the completion.
+pub(super) fn credits(plan: &Plan, completion: u64) -> (f64, f64, f64) {
     let prompt_units = plan.input_tokens * PROMPT_UNITS + plan.cached_tokens * CACHED_UNITS;
     let completion_units = completion * COMPLETION_UNITS;
     let credits = |units: u64| units as f64 / 1e7;
-    let cost = credits(prompt_units + completion_units);
-    format!(
-        r#"{head},"cost":{cost},"is_byok":false,{details},"cost_details":{{"upstream_inference_cost":{cost},"upstream_inference_prompt_cost":{},"upstream_inference_completions_cost":{}}},{completion_details}}}"#,
+    (
+        credits(prompt_units + completion_units),
         credits(prompt_units),
-        credits(completion_units)
+        credits(completion_units),
     )
 }
 
@@ -82,11 +90,11 @@ impl Chunks {
     }
 }
 
-fn generation_id(created: u64) -> String {
+pub(super) fn generation_id(created: u64) -> String {
     ids::alnum(&format!("gen-{created}-"), 20)
 }
 
-fn headers(id: &str) -> HeaderMap {
+pub(super) fn headers(id: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(id) {
         h.insert("x-generation-id", v);

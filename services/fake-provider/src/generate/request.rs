@@ -37,7 +37,7 @@ pub fn prompt_tokens(dialect: Dialect, request: &Value) -> u64 {
         Dialect::Anthropic => {
             text_chars(request.get("system")) + text_chars(request.get("messages"))
         }
-        Dialect::Responses => {
+        Dialect::Responses | Dialect::OpenRouterResponses => {
             text_chars(request.get("instructions")) + text_chars(request.get("input"))
         }
     };
@@ -70,7 +70,9 @@ pub(crate) fn validate(dialect: Dialect, request: &Value) -> Result<(), &'static
             Err("you must provide a model parameter")
         }
         Dialect::OpenAiChat if !messages_ok => Err("Missing required parameter: 'messages'."),
-        Dialect::OpenRouter if !model_ok => Err("No models provided"),
+        Dialect::OpenRouter | Dialect::OpenRouterResponses if !model_ok => {
+            Err("No models provided")
+        }
         Dialect::OpenRouter if !messages_ok => {
             Err("Input required: specify \"prompt\" or \"messages\"")
         }

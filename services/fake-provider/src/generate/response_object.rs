@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::responses::Accent;
 use super::{Plan, expected_reasoning};
 use crate::ids;
 use crate::json::{echo, quote};
@@ -51,15 +52,22 @@ impl Echo {
 pub(super) struct ResponseObject<'a> {
     plan: &'a Plan,
     echo: Echo,
-    id: String,
+    pub(super) id: String,
+    accent: Accent,
 }
 
 impl<'a> ResponseObject<'a> {
-    pub(super) fn new(plan: &'a Plan, request: &Value) -> Self {
+    pub(super) fn new(plan: &'a Plan, request: &Value, accent: Accent) -> Self {
+        let id = match accent {
+            Accent::OpenAi => ids::hex("resp_", 50),
+            // OpenRouter's response id is its generation id.
+            Accent::OpenRouter => super::openrouter::generation_id(plan.created),
+        };
         ResponseObject {
             plan,
             echo: Echo::from_request(request),
-            id: ids::hex("resp_", 50),
+            id,
+            accent,
         }
     }
 
@@ -101,11 +109,21 @@ impl<'a> ResponseObject<'a> {
     }
 
     /// `usage`: `input_tokens` includes the cached tokens, `output_tokens` the reasoning.
+    /// OpenRouter adds what it billed, in credits.
     fn usage(&self) -> String {
         let p = self.plan;
         let (input, output) = (p.prompt_total(), p.output_tokens());
+        let billed = match self.accent {
+            Accent::OpenAi => String::new(),
+            Accent::OpenRouter => {
+                let (cost, input_cost, output_cost) = super::openrouter::credits(p, output);
+                format!(
+                    r#","cost":{cost},"is_byok":false,"cost_details":{{"upstream_inference_cost":null,"upstream_inference_input_cost":{input_cost},"upstream_inference_output_cost":{output_cost}}}"#
+                )
+            }
+        };
         format!(
-            r#"{{"input_tokens":{input},"input_tokens_details":{{"cached_tokens":{}}},"output_tokens":{output},"output_tokens_details":{{"reasoning_tokens":{}}},"total_tokens":{}}}"#,
+            r#"{{"input_tokens":{input},"input_tokens_details":{{"cached_tokens":{}}},"output_tokens":{output},"output_tokens_details":{{"reasoning_tokens":{}}},"total_tokens":{}{billed}}}"#,
             p.cached_tokens,
             p.reasoning,
             input + output

@@ -1,8 +1,12 @@
 //! OpenAI Responses answers: named `response.*` events with `sequence_number`, no `[DONE]`,
 //! usage only in the terminal `response.completed`; or one pretty-printed response object.
+//! OpenRouter's accent of the same API: `data:` lines only, a processing comment first, a
+//! `[DONE]` after the terminal event, the generation id as the response id and the cost in
+//! the usage.
 
 use std::fmt;
 
+use http::HeaderMap;
 use serde_json::Value;
 
 use super::openai_chat::openai_headers;
@@ -12,26 +16,42 @@ use crate::ids::Obfuscation;
 use crate::json::{pretty, quote};
 use crate::sse::SseWriter;
 
+/// Whose Responses API: OpenAI's, or OpenRouter's (`/api/v1/responses`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accent {
+    OpenAi,
+    OpenRouter,
+}
+
 /// Writes events with consecutive sequence numbers.
 struct Events {
     w: SseWriter,
     seq: u64,
     obfuscate: bool,
+    accent: Accent,
 }
 
 impl Events {
     fn emit(&mut self, name: &str, rest: fmt::Arguments<'_>) {
         let seq = self.seq;
         self.seq += 1;
-        self.w.event(
-            name,
-            format_args!(r#"{{"type":"{name}","sequence_number":{seq},{rest}}}"#),
-        );
+        let data = format_args!(r#"{{"type":"{name}","sequence_number":{seq},{rest}}}"#);
+        match self.accent {
+            Accent::OpenAi => self.w.event(name, data),
+            Accent::OpenRouter => self.w.data(data),
+        }
     }
 }
 
-pub(super) fn stream(plan: &Plan, request: &Value) -> Output {
-    let object = ResponseObject::new(plan, request);
+fn headers(accent: Accent, object: &ResponseObject<'_>) -> HeaderMap {
+    match accent {
+        Accent::OpenAi => openai_headers(),
+        Accent::OpenRouter => super::openrouter::headers(&object.id),
+    }
+}
+
+pub(super) fn stream(plan: &Plan, request: &Value, accent: Accent) -> Output {
+    let object = ResponseObject::new(plan, request, accent);
     let items = Items::new(plan);
     let obfuscate = request
         .get("stream_options")
@@ -42,8 +62,13 @@ pub(super) fn stream(plan: &Plan, request: &Value) -> Output {
     let mut ev = Events {
         w: SseWriter::with_capacity(count * 200 + 4096, count),
         seq: 0,
-        obfuscate,
+        // OpenRouter does not pad its events.
+        obfuscate: obfuscate && accent == Accent::OpenAi,
+        accent,
     };
+    if accent == Accent::OpenRouter {
+        ev.w.comment(super::openrouter::PROCESSING);
+    }
     let started = object.in_progress();
     ev.emit("response.created", format_args!(r#""response":{started}"#));
     ev.emit(
@@ -173,22 +198,26 @@ pub(super) fn stream(plan: &Plan, request: &Value) -> Output {
             );
         }
     }
+    if accent == Accent::OpenRouter && !cut_connection {
+        ev.w.data(format_args!("[DONE]"));
+    }
+    let headers = headers(accent, &object);
     let (body, cuts) = ev.w.finish();
     Output {
-        headers: openai_headers(),
+        headers,
         body,
         cuts,
         cut_connection,
     }
 }
 
-pub(super) fn complete(plan: &Plan, request: &Value) -> Output {
-    let object = ResponseObject::new(plan, request);
+pub(super) fn complete(plan: &Plan, request: &Value, accent: Accent) -> Output {
+    let object = ResponseObject::new(plan, request, accent);
     let items = Items::new(plan);
     let body = pretty(&object.completed(&items), "  ");
     let len = body.len();
     Output {
-        headers: openai_headers(),
+        headers: headers(accent, &object),
         body: body.into(),
         cuts: vec![len],
         cut_connection: false,

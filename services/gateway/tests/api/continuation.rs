@@ -120,3 +120,43 @@ async fn responses_continue_with_the_previous_response_id() {
         Some(common::CompletionStatus::Completed)
     );
 }
+
+#[tokio::test]
+async fn openrouter_responses_resend_the_history_and_keep_the_generation_and_its_cost() {
+    let app = spawn_app().await;
+    let (id, turns) = three_turns(&app, OPENROUTER_RESPONSES).await;
+    let conversation = app.wait_for_turns(&id, 3).await;
+    assert_eq!(
+        conversation.continuation_id, "",
+        "OpenRouter keeps no responses to continue from"
+    );
+
+    let requests = app.requests_to("/api/v1/responses");
+    assert_eq!(requests.len(), 3);
+    let last = &requests[2].body;
+    assert!(last.get("previous_response_id").is_none_or(Value::is_null));
+    let input = serde_json::to_string(&last["input"]).expect("input");
+    for earlier in ["first question", "second question", "third question"] {
+        assert!(
+            input.contains(earlier),
+            "the whole history is sent: {input}"
+        );
+    }
+    assert!(input.contains(&turns[0].text), "with the answers: {input}");
+
+    let turn = &conversation.turns[0];
+    let summary = turn.summary.as_ref().expect("summary");
+    let ids = identifiers(summary);
+    let generation = ids.generation_id.clone().expect("generation id");
+    assert!(generation.starts_with("gen-"), "{generation}");
+    assert_eq!(ids.response_id.as_deref(), Some(generation.as_str()));
+    assert!(ids.continuation_id.is_none());
+    assert!(
+        summary
+            .provider_cost
+            .as_deref()
+            .is_some_and(|c| !c.is_empty()),
+        "OpenRouter's billed cost is kept: {summary:?}"
+    );
+    assert_eq!(conversation.platform, OPENROUTER_RESPONSES);
+}

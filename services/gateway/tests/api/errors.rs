@@ -251,3 +251,63 @@ async fn a_failure_mid_stream_ends_with_a_provider_error_terminal_and_partial_us
         Some(collected.text.clone())
     );
 }
+
+/// OpenRouter's 402 on `platform`, with retries allowed and a fallback to Anthropic.
+async fn out_of_credits_app(fallback_on_insufficient_credits: bool) -> TestApp {
+    spawn_app_with(|settings| {
+        TestApp::header(settings, OPENROUTER, "x-fake-fail-status", "402");
+        let openrouter = settings.platforms.get_mut(OPENROUTER).expect("openrouter");
+        openrouter.retry.max_attempts = Some(3);
+        openrouter.retry.initial_backoff_ms = Some(1);
+        openrouter.fallbacks = vec![ANTHROPIC.to_string()];
+        openrouter.fallback_on_insufficient_credits = fallback_on_insufficient_credits;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_platform_out_of_credits_is_not_retried_and_is_recorded_as_such() {
+    let app = out_of_credits_app(false).await;
+    let request = pb::ChatRequest {
+        tenant: "out-of-credits".into(),
+        ..chat(OPENROUTER, "", "hi")
+    };
+    let status = app.stream(request).await.expect_err("402");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("insufficient_credits"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        app.requests_to("/api/v1/chat/completions").len(),
+        1,
+        "a billing refusal is not retried on the same platform"
+    );
+    assert!(
+        app.requests_to("/v1/messages").is_empty(),
+        "this platform does not fall back for it"
+    );
+
+    let conversations = conversations_of(&app, "out-of-credits", 1).await;
+    let conversation = app.wait_for_turns(&conversations[0].id, 1).await;
+    let summary = conversation.turns[0].summary.clone().expect("summary");
+    assert_eq!(status_of(&summary), common::CompletionStatus::ProviderError);
+    let error = summary.error.expect("error recorded");
+    assert_eq!(error.code, "insufficient_credits");
+    assert_eq!(error.provider_code, "402");
+    assert_eq!(error.http_status, 402);
+    assert!(!error.retryable);
+}
+
+#[tokio::test]
+async fn a_platform_out_of_credits_falls_back_to_another() {
+    let app = out_of_credits_app(true).await;
+    let collected = app
+        .stream(chat(OPENROUTER, "", "hi"))
+        .await
+        .expect("the fallback answers");
+    assert_eq!(collected.started.platform, ANTHROPIC);
+    assert_eq!(app.requests_to("/api/v1/chat/completions").len(), 1);
+    assert_eq!(app.requests_to("/v1/messages").len(), 1);
+}

@@ -29,6 +29,7 @@ impl Case {
             (Some("openai"), Some("responses")) => RESPONSES,
             (Some("openai"), _) => OPENAI,
             (Some("anthropic"), _) => ANTHROPIC,
+            (Some("openrouter"), Some("responses")) => OPENROUTER_RESPONSES,
             (Some("openrouter"), _) => OPENROUTER,
             other => panic!("{}: unknown provider {other:?}", self.name),
         }
@@ -193,7 +194,15 @@ fn check_answer(case: &Case, text: &str, reasoning: &str, summary: &common::Comp
 /// Checks the status returned for a fixture that answered an HTTP error.
 fn check_error(case: &Case, status: &tonic::Status) {
     let name = &case.name;
+    // A refusal for want of credits is not retried, whatever the HTTP status that carried it.
+    let error = &case.expect["error"];
+    let out_of_credits = ["code", "type"]
+        .iter()
+        .filter_map(|key| error[key].as_str())
+        .any(|code| matches!(code, "insufficient_quota" | "billing_error"));
     let code = match case.http_status() {
+        _ if out_of_credits => tonic::Code::FailedPrecondition,
+        402 => tonic::Code::FailedPrecondition,
         400 | 422 => tonic::Code::InvalidArgument,
         401 => tonic::Code::Unauthenticated,
         403 => tonic::Code::PermissionDenied,

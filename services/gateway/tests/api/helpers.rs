@@ -25,6 +25,8 @@ pub const OPENAI: &str = "openai";
 pub const RESPONSES: &str = "openai-responses";
 pub const ANTHROPIC: &str = "anthropic";
 pub const OPENROUTER: &str = "openrouter";
+/// OpenRouter through its Responses API.
+pub const OPENROUTER_RESPONSES: &str = "openrouter-responses";
 
 /// How long a test waits for a record to reach the store before failing.
 const RECORD_WAIT: Duration = Duration::from_secs(10);
@@ -125,6 +127,16 @@ fn default_toml(fake: &str, store: &str, key_file: &std::path::Path) -> String {
             "openrouter",
             "/api/v1",
             "anthropic/claude-sonnet-4.5",
+        ),
+        platform(
+            OPENROUTER_RESPONSES,
+            "openrouter",
+            "/api/v1",
+            "openai/gpt-oss-20b",
+        )
+        .replace(
+            "kind = \"openrouter\"\n",
+            "kind = \"openrouter\"\napi = \"responses\"\n",
         ),
     ]
     .concat()

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::common::{
-    JsonStr, anthropic_stop_status, fragment, header, or_empty, parse_json, push_text, push_tool,
-    set_once,
+    ANTHROPIC_REQUEST_ID, JsonStr, anthropic_stop_status, fragment, header, or_empty, parse_json,
+    push_text, push_tool, set_once,
 };
 use super::errors::{WireError, error_response};
 use crate::{Adapter, Delta, NativeRequest, Outcome, ProviderError, ProviderRequest};
@@ -195,7 +195,7 @@ impl Adapter for Anthropic {
     }
 
     fn on_error_response(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
-        error_response(status, headers, body, "request-id")
+        error_response(status, headers, body, ANTHROPIC_REQUEST_ID)
     }
 
     fn outcome(&self) -> &Outcome {

@@ -81,6 +81,18 @@ pub(crate) fn set_once(slot: &mut Option<String>, value: Option<&str>) {
     }
 }
 
+/// Where OpenAI-style APIs name the request: OpenAI's own `x-request-id`, and Azure OpenAI's
+/// API management's `apim-request-id` for deployments behind an `openai_*` platform.
+pub(crate) const OPENAI_REQUEST_ID: &[&str] = &["x-request-id", "apim-request-id"];
+
+/// Anthropic's request id header.
+pub(crate) const ANTHROPIC_REQUEST_ID: &[&str] = &["request-id"];
+
+/// The first of `names` the headers carry, as text.
+pub(crate) fn first_header(headers: &HeaderMap, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| header(headers, name))
+}
+
 /// A header's value as text, if present and not empty.
 pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers

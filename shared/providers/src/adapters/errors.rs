@@ -8,7 +8,7 @@ use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::header;
+use super::common::{first_header, header};
 use crate::{ErrorKind, ProviderError};
 
 /// Longest provider message or raw body kept in an error; bodies can be whole HTML pages.
@@ -132,16 +132,21 @@ impl WireError {
         truncate(&message)
     }
 
-    /// The error kind a code or type names; `None` for codes this table does not know.
-    fn kind_from_code(&self) -> Option<ErrorKind> {
+    /// The error kind the code or type names; `None` for names this table does not know.
+    fn kind_from_name(&self) -> Option<ErrorKind> {
         // The code is the more specific of the two (`invalid_api_key` vs
         // `invalid_request_error`).
         let names = [
             self.code.as_ref().and_then(Value::as_str),
             self.kind.as_deref(),
         ];
-        let by_name = names.into_iter().flatten().find_map(kind_for_name);
-        by_name.or_else(|| {
+        names.into_iter().flatten().find_map(kind_for_name)
+    }
+
+    /// The error kind a code, a type or a numeric code (OpenRouter's in-stream errors carry
+    /// the upstream's HTTP status) names.
+    fn kind_from_code(&self) -> Option<ErrorKind> {
+        self.kind_from_name().or_else(|| {
             self.code
                 .as_ref()
                 .and_then(Value::as_u64)
@@ -152,14 +157,12 @@ impl WireError {
 
     /// An error the provider sent inside a 200 stream or body.
     pub fn into_stream_error(self) -> ProviderError {
-        let kind = self.kind_from_code().unwrap_or(ErrorKind::Unavailable);
+        let kind = self.kind_from_code().unwrap_or(ErrorKind::StreamError);
         let message = self.full_message();
         ProviderError {
             kind,
             http_status: None,
-            provider_code: self
-                .provider_code()
-                .unwrap_or_else(|| kind.code().to_string()),
+            provider_code: self.provider_code().unwrap_or_default(),
             retry_after: retry_hint_from_message(&message),
             message,
             request_id: None,
@@ -167,32 +170,41 @@ impl WireError {
     }
 }
 
-/// Kinds by provider error type or code. Where the HTTP status is known it decides, except
-/// for the codes in [`overrides_status`].
+/// Kinds by provider error type or code, for all four APIs. Where the HTTP status is known it
+/// decides, except where the name [`refines`] it.
 fn kind_for_name(name: &str) -> Option<ErrorKind> {
     Some(match name {
-        "overloaded_error" | "api_error" | "server_error" | "service_unavailable" => {
-            ErrorKind::Unavailable
-        }
+        "overloaded_error" | "service_unavailable" | "overloaded" => ErrorKind::Overloaded,
+        "api_error" | "server_error" | "internal_error" => ErrorKind::ServerError,
         // OpenAI rate-limit errors name the exhausted limit as their type.
         "rate_limit_error" | "rate_limit_exceeded" | "tokens" | "requests" => {
             ErrorKind::RateLimited
         }
-        "insufficient_quota" | "billing_error" | "permission_error" => ErrorKind::PermissionDenied,
+        "insufficient_quota" | "billing_error" | "insufficient_credits" | "payment_required" => {
+            ErrorKind::InsufficientCredits
+        }
+        "permission_error" => ErrorKind::PermissionDenied,
         "authentication_error" | "invalid_api_key" => ErrorKind::Authentication,
         "not_found_error" | "model_not_found" => ErrorKind::NotFound,
-        "invalid_request_error" | "request_too_large" | "context_length_exceeded" => {
-            ErrorKind::InvalidRequest
-        }
+        "context_length_exceeded" => ErrorKind::ContextLengthExceeded,
+        "content_filter" | "content_policy_violation" => ErrorKind::ContentFilter,
+        "invalid_request_error" | "request_too_large" => ErrorKind::InvalidRequest,
         "timeout" | "timeout_error" => ErrorKind::Timeout,
         _ => return None,
     })
 }
 
-/// Codes that contradict their HTTP status: OpenAI answers an exhausted billing quota with a
-/// 429, but retrying cannot succeed until someone pays.
-fn overrides_status(name: &str) -> bool {
-    matches!(name, "insufficient_quota" | "billing_error")
+/// Whether a provider's code says more than its HTTP status: OpenAI answers an exhausted
+/// quota with a 429 that no retry can get past, and a prompt too long for the model with a
+/// plain 400.
+fn refines(by_status: ErrorKind, by_name: ErrorKind) -> bool {
+    use ErrorKind::*;
+    match by_name {
+        InsufficientCredits => true,
+        ContextLengthExceeded | ContentFilter => by_status == InvalidRequest,
+        Overloaded => by_status == ServerError,
+        _ => false,
+    }
 }
 
 /// Builds the error for a non-2xx answer of any of the three providers.
@@ -200,7 +212,7 @@ pub(crate) fn error_response(
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
-    request_id_header: &str,
+    request_id_headers: &[&str],
 ) -> ProviderError {
     let envelope: Option<ErrorEnvelope> = serde_json::from_slice(body).ok();
     let (wire, body_request_id) = match envelope {
@@ -213,10 +225,10 @@ pub(crate) fn error_response(
     let mut kind = ErrorKind::from_http_status(status);
     let (provider_code, mut message) = match &wire {
         Some(wire) => {
-            if let Some(code) = wire.provider_code()
-                && overrides_status(&code)
+            if let Some(by_name) = wire.kind_from_name()
+                && refines(kind, by_name)
             {
-                kind = kind_for_name(&code).unwrap_or(kind);
+                kind = by_name;
             }
             (wire.provider_code(), wire.full_message())
         }
@@ -233,10 +245,10 @@ pub(crate) fn error_response(
     ProviderError {
         kind,
         http_status: Some(status),
-        provider_code: provider_code.unwrap_or_else(|| kind.code().to_string()),
+        provider_code: provider_code.unwrap_or_default(),
         message,
         retry_after,
-        request_id: header(headers, request_id_header)
+        request_id: first_header(headers, request_id_headers)
             .or(body_request_id.filter(|id| !id.is_empty())),
     }
 }
@@ -284,12 +296,15 @@ mod tests {
 
     #[test]
     fn non_json_error_bodies_become_the_message() {
-        let error = error_response(502, &HeaderMap::new(), b"<html>bad gateway</html>", "x");
-        assert_eq!(error.kind, ErrorKind::Unavailable);
+        let error = error_response(502, &HeaderMap::new(), b"<html>bad gateway</html>", &["x"]);
+        assert_eq!(error.kind, ErrorKind::ServerError);
         assert_eq!(error.message, "<html>bad gateway</html>");
-        assert_eq!(error.provider_code, "unavailable");
+        assert_eq!(
+            error.provider_code, "",
+            "the provider named no code of its own"
+        );
         let long = "é".repeat(MAX_ERROR_TEXT);
-        let error = error_response(500, &HeaderMap::new(), long.as_bytes(), "x");
+        let error = error_response(500, &HeaderMap::new(), long.as_bytes(), &["x"]);
         assert!(error.message.len() <= MAX_ERROR_TEXT + '…'.len_utf8());
     }
 }

@@ -9,7 +9,7 @@ mod openrouter;
 
 use colloquy_records::ProviderKind;
 
-use crate::Adapter;
+use crate::{Adapter, Api};
 
 /// The adapter for a platform's provider API; one instance serves one completion.
 pub fn for_kind(kind: ProviderKind) -> Box<dyn Adapter> {
@@ -18,5 +18,15 @@ pub fn for_kind(kind: ProviderKind) -> Box<dyn Adapter> {
         ProviderKind::OpenaiResponses => Box::new(openai_responses::OpenaiResponses::new()),
         ProviderKind::Anthropic => Box::new(anthropic::Anthropic::new()),
         ProviderKind::Openrouter => Box::new(openrouter::Openrouter::new()),
+    }
+}
+
+/// The adapter for a platform of `kind` speaking `api`.
+pub fn for_api(kind: ProviderKind, api: Api) -> Box<dyn Adapter> {
+    match (kind, api) {
+        (ProviderKind::Openrouter, Api::Responses) => {
+            Box::new(openai_responses::OpenaiResponses::openrouter())
+        }
+        (kind, _) => for_kind(kind),
     }
 }

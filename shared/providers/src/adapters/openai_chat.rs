@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::common::{
-    JsonStr, chat_finish_status, header, merge_extra, parse_json, push_tool, set_once,
+    JsonStr, OPENAI_REQUEST_ID, chat_finish_status, first_header, merge_extra, parse_json,
+    push_tool, set_once,
 };
 use super::errors::{WireError, error_response};
 use crate::{
@@ -83,7 +84,10 @@ impl OpenaiChat {
             &mut ids.system_fingerprint,
             chunk.system_fingerprint.as_deref(),
         );
-        set_once(&mut ids.service_tier, chunk.service_tier.as_deref());
+        // The tier that served the request; `auto` is only what was asked for.
+        if let Some(tier) = chunk.service_tier.as_deref().filter(|t| *t != "auto") {
+            ids.service_tier = Some(tier.to_string());
+        }
         for (position, choice) in chunk.choices.into_iter().flatten().enumerate() {
             let index = choice.index.unwrap_or(position as u32);
             if let Some(content) = choice.delta.or(choice.message) {
@@ -167,7 +171,7 @@ impl Adapter for OpenaiChat {
     fn on_headers(&mut self, headers: &HeaderMap) {
         set_once(
             &mut self.outcome.identifiers.request_id,
-            header(headers, "x-request-id").as_deref(),
+            first_header(headers, OPENAI_REQUEST_ID).as_deref(),
         );
     }
 
@@ -186,7 +190,7 @@ impl Adapter for OpenaiChat {
     }
 
     fn on_error_response(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
-        error_response(status, headers, body, "x-request-id")
+        error_response(status, headers, body, OPENAI_REQUEST_ID)
     }
 
     fn outcome(&self) -> &Outcome {

@@ -5,6 +5,12 @@
 //! the status refines it: a completed response that called functions is `tool_calls`, an
 //! incomplete one says why in `incomplete_details.reason`. Refusals are forwarded as text, as in
 //! Chat Completions. The response id doubles as the continuation id (`previous_response_id`).
+//!
+//! OpenRouter serves the same API (`/api/v1/responses`) with its own accent, read when the
+//! adapter is built [`OpenaiResponses::openrouter`]: no `event:` lines, a `[DONE]` after the
+//! terminal event, errors as a bare `{"error": …}` event, the generation id (`gen-…`) as the
+//! response id, no stored state to continue from, and usage that adds the `cost` it billed and
+//! `cache_write_tokens`.
 
 use colloquy_records::{CompletionStatus, Usage};
 use colloquy_sse::SseEvent;
@@ -13,7 +19,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::common::{
-    JsonStr, fragment, header, or_empty, parse_json, push_text, push_tool, set_once,
+    JsonStr, OPENAI_REQUEST_ID, decimal_from_number, first_header, fragment, header, or_empty,
+    parse_json, push_text, push_tool, set_once,
 };
 use super::errors::{WireError, error_response};
 use crate::{Adapter, Delta, NativeRequest, Outcome, ProviderError, ProviderRequest};
@@ -28,11 +35,20 @@ pub(crate) struct OpenaiResponses {
     function_called: bool,
     text_seen: bool,
     refusal_seen: bool,
+    /// OpenRouter's Responses API rather than OpenAI's.
+    openrouter: bool,
 }
 
 impl OpenaiResponses {
     pub(crate) fn new() -> Self {
         Self::default()
+    }
+
+    pub(crate) fn openrouter() -> Self {
+        Self {
+            openrouter: true,
+            ..Self::default()
+        }
     }
 
     fn text(&mut self, text: &str, refusal: bool, out: &mut Vec<Delta>) {
@@ -74,11 +90,23 @@ impl OpenaiResponses {
     fn fold_response(&mut self, response: Response, terminal: bool) {
         let ids = &mut self.outcome.identifiers;
         set_once(&mut ids.response_id, response.id.as_deref());
-        set_once(&mut ids.continuation_id, response.id.as_deref());
+        if self.openrouter {
+            // OpenRouter keeps no responses to continue from; its id names the generation.
+            set_once(&mut ids.generation_id, response.id.as_deref());
+        } else {
+            set_once(&mut ids.continuation_id, response.id.as_deref());
+        }
         set_once(&mut ids.resolved_model, response.model.as_deref());
-        set_once(&mut ids.service_tier, response.service_tier.as_deref());
+        // The tier that served the request; `auto` is only what was asked for.
+        let tier = response.service_tier.as_deref().filter(|t| *t != "auto");
+        if tier.is_some() {
+            ids.service_tier = tier.map(str::to_string);
+        }
         if let Some(usage) = &response.usage {
             self.outcome.usage = usage.normalised();
+            if let Some(cost) = usage.cost.as_ref().and_then(decimal_from_number) {
+                self.outcome.provider_cost = Some(cost);
+            }
         }
         if !terminal {
             return;
@@ -128,21 +156,37 @@ impl Adapter for OpenaiResponses {
     }
 
     fn on_headers(&mut self, headers: &HeaderMap) {
+        let ids = &mut self.outcome.identifiers;
+        // Azure OpenAI deployments send their request id as `apim-request-id`.
         set_once(
-            &mut self.outcome.identifiers.request_id,
-            header(headers, "x-request-id").as_deref(),
+            &mut ids.request_id,
+            first_header(headers, OPENAI_REQUEST_ID).as_deref(),
         );
+        if self.openrouter {
+            set_once(
+                &mut ids.generation_id,
+                header(headers, "x-generation-id").as_deref(),
+            );
+            set_once(
+                &mut ids.upstream_provider,
+                header(headers, "x-provider-name").as_deref(),
+            );
+        }
     }
 
     fn on_event(&mut self, event: &SseEvent, out: &mut Vec<Delta>) -> Result<(), ProviderError> {
-        if event.data.trim().is_empty() {
+        let payload = event.data.trim();
+        // OpenRouter ends even a Responses stream with Chat Completions' sentinel.
+        if payload.is_empty() || payload == "[DONE]" {
             return Ok(());
         }
-        let data: Event<'_> = parse_json(API, event.data.as_bytes())?;
+        let data: Event<'_> = parse_json(API, payload.as_bytes())?;
         let kind = data
             .kind
             .as_deref()
             .or(event.event.as_deref())
+            // OpenRouter sends an error mid-stream as a bare `{"error": {...}}`.
+            .or(data.error.as_ref().map(|_| "error"))
             .unwrap_or_default();
         let index = data.output_index.unwrap_or(0);
         match kind {
@@ -207,7 +251,7 @@ impl Adapter for OpenaiResponses {
     }
 
     fn on_error_response(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
-        error_response(status, headers, body, "x-request-id")
+        error_response(status, headers, body, OPENAI_REQUEST_ID)
     }
 
     fn outcome(&self) -> &Outcome {
@@ -281,12 +325,16 @@ struct ResponsesUsage {
     output_tokens: Option<u64>,
     input_tokens_details: Option<InputDetails>,
     output_tokens_details: Option<OutputDetails>,
+    /// What OpenRouter billed, in credits (USD).
+    cost: Option<serde_json::Number>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct InputDetails {
     cached_tokens: Option<u64>,
+    /// OpenRouter: prompt tokens written to the provider's cache, a subset of `input_tokens`.
+    cache_write_tokens: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,7 +352,9 @@ impl ResponsesUsage {
             cached_input_tokens: (self.input_tokens_details.as_ref())
                 .and_then(|d| d.cached_tokens)
                 .unwrap_or(0),
-            cache_creation_input_tokens: 0,
+            cache_creation_input_tokens: (self.input_tokens_details.as_ref())
+                .and_then(|d| d.cache_write_tokens)
+                .unwrap_or(0),
             reasoning_tokens: (self.output_tokens_details.as_ref())
                 .and_then(|d| d.reasoning_tokens)
                 .unwrap_or(0),

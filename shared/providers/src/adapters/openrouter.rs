@@ -6,7 +6,9 @@ use colloquy_sse::SseEvent;
 use http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::common::{decimal_from_number, header, merge_extra, parse_json, set_once};
+use super::common::{
+    OPENAI_REQUEST_ID, decimal_from_number, header, merge_extra, parse_json, set_once,
+};
 use super::errors::error_response;
 use super::openai_chat::{Chunk, OpenaiChat};
 use crate::{Adapter, Delta, NativeRequest, Outcome, ProviderError, ProviderRequest};
@@ -90,7 +92,7 @@ impl Adapter for Openrouter {
     }
 
     fn on_error_response(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
-        error_response(status, headers, body, "x-request-id")
+        error_response(status, headers, body, OPENAI_REQUEST_ID)
     }
 
     fn outcome(&self) -> &Outcome {

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use colloquy_records::ProviderKind;
+
+use crate::Api;
 use serde::Deserialize;
 
 /// A provider API key. It never prints itself: `Debug` and `Display` show `***`, so an
@@ -180,6 +182,8 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub kind: ProviderKind,
+    /// Which of the kind's APIs the platform speaks.
+    pub api: Api,
     /// Base URL the adapter's path is appended to, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
     pub api_key: ApiKey,
@@ -233,6 +237,7 @@ mod tests {
         assert_eq!(format!("{key} {key:?}"), "*** ***");
         let endpoint = Endpoint {
             kind: ProviderKind::OpenaiChat,
+            api: Api::Native,
             base_url: "http://localhost/v1".into(),
             api_key: key,
             extra_headers: Vec::new(),

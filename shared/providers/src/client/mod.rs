@@ -70,7 +70,8 @@ impl ProviderClient {
         request: &ProviderRequest,
         clock: RequestClock,
     ) -> Result<CompletionStream, ProviderError> {
-        self.start_with_adapter(adapters::for_kind(endpoint.kind), endpoint, request, clock)
+        let adapter = adapters::for_api(endpoint.kind, endpoint.api);
+        self.start_with_adapter(adapter, endpoint, request, clock)
             .await
     }
 

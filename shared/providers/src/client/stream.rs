@@ -214,13 +214,10 @@ impl CompletionStream {
         match read {
             Ok(Ok(Some(bytes))) => Read::Chunk(bytes),
             Ok(Ok(None)) => Read::End,
-            Ok(Err(error)) => Read::Failed(ProviderError {
-                provider_code: summary::STREAM_TRUNCATED.to_string(),
-                ..ProviderError::local(
-                    ErrorKind::Unavailable,
-                    format!("the provider's response broke off: {}", describe(error)),
-                )
-            }),
+            Ok(Err(error)) => Read::Failed(ProviderError::local(
+                ErrorKind::Truncated,
+                format!("the provider's response broke off: {}", describe(error)),
+            )),
             Err(_) if deadline == self.total_deadline => Read::Failed(ProviderError::local(
                 ErrorKind::Timeout,
                 format!(
@@ -339,7 +336,6 @@ fn is_over(outcome: &Outcome) -> bool {
 fn protocol(error: ProviderError) -> ProviderError {
     ProviderError {
         kind: ErrorKind::Protocol,
-        provider_code: ErrorKind::Protocol.code().to_string(),
         ..error
     }
 }

@@ -8,9 +8,6 @@ use colloquy_records::{CompletionError, CompletionStatus, CompletionSummary, Ide
 use super::RequestClock;
 use crate::{ErrorKind, Outcome, ProviderError};
 
-/// Error code of a stream that ended before the API's end-of-stream marker and finish reason.
-pub(crate) const STREAM_TRUNCATED: &str = "stream_truncated";
-
 /// Error code of a completion the caller abandoned.
 const CANCELLED: &str = "cancelled";
 
@@ -130,10 +127,7 @@ fn truncated(pending_bytes: Option<usize>) -> ProviderError {
     if let Some(bytes) = pending_bytes {
         message.push_str(&format!(" ({bytes} bytes of an unfinished event)"));
     }
-    ProviderError {
-        provider_code: STREAM_TRUNCATED.to_string(),
-        ..ProviderError::local(ErrorKind::Unavailable, message)
-    }
+    ProviderError::local(ErrorKind::Truncated, message)
 }
 
 /// The summary of a completion that failed before any stream started.
@@ -154,6 +148,7 @@ pub fn summary_for_error(error: &ProviderError, clock: RequestClock) -> Completi
 pub fn cancelled_error(reason: impl Into<String>) -> CompletionError {
     CompletionError {
         code: CANCELLED.to_string(),
+        provider_code: String::new(),
         message: reason.into(),
         retryable: false,
         retry_after: None,
@@ -244,7 +239,7 @@ mod tests {
         assert_eq!(summary.status, CompletionStatus::ProviderError);
         assert_eq!(summary.usage, usage());
         let error = summary.error.unwrap();
-        assert_eq!(error.code, STREAM_TRUNCATED);
+        assert_eq!(error.code, ErrorKind::Truncated.code());
         assert!(error.retryable);
         assert!(error.message.contains("7 bytes"));
         assert_eq!(summary.provider_cost_currency, "");
@@ -263,7 +258,7 @@ mod tests {
 
     #[test]
     fn provider_error_in_stream_wins_over_local_failure() {
-        let mut provider = ProviderError::local(ErrorKind::Unavailable, "overloaded");
+        let mut provider = ProviderError::local(ErrorKind::Overloaded, "overloaded");
         provider.provider_code = "overloaded_error".into();
         let mut ending = ending(Outcome {
             error: Some(provider),
@@ -273,7 +268,9 @@ mod tests {
         ending.failure = Some(ProviderError::local(ErrorKind::Timeout, "idle"));
         let summary = build(ending);
         assert_eq!(summary.status, CompletionStatus::ProviderError);
-        assert_eq!(summary.error.unwrap().code, "overloaded_error");
+        let error = summary.error.unwrap();
+        assert_eq!(error.code, "overloaded");
+        assert_eq!(error.provider_code, "overloaded_error");
         assert_eq!(summary.usage, usage());
     }
 

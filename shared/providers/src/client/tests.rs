@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::*;
-use crate::{Delta, NativeRequest, Outcome};
+use crate::{Api, Delta, NativeRequest, Outcome};
 
 // === scripted server ===
 
@@ -177,7 +177,7 @@ impl TestAdapter {
                 self.outcome.status = Some(CompletionStatus::Completed);
             }
             "err" => {
-                let mut error = ProviderError::local(ErrorKind::Unavailable, "overloaded");
+                let mut error = ProviderError::local(ErrorKind::Overloaded, "overloaded");
                 error.provider_code = "overloaded_error".into();
                 self.outcome.error = Some(error);
             }
@@ -268,6 +268,7 @@ fn client() -> ProviderClient {
 fn endpoint(server: &Server) -> Endpoint {
     Endpoint {
         kind: ProviderKind::OpenaiChat,
+        api: Api::Native,
         base_url: server.base_url(),
         api_key: ApiKey::from(KEY),
         extra_headers: vec![("x-shared".into(), "extra".into())],
@@ -516,7 +517,9 @@ async fn provider_error_in_the_stream_ends_it() {
     assert_eq!(drain(&mut stream).await, ["a"]);
     let summary = stream.finish(StreamEnd::Drained);
     assert_eq!(summary.status, CompletionStatus::ProviderError);
-    assert_eq!(summary.error.unwrap().code, "overloaded_error");
+    let error = summary.error.unwrap();
+    assert_eq!(error.code, "overloaded");
+    assert_eq!(error.provider_code, "overloaded_error");
 }
 
 #[tokio::test]
