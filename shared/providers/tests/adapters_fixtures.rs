@@ -216,6 +216,24 @@ fn expected_usage(usage: &Value) -> (Usage, Option<u64>) {
     (normalised, usage["total_tokens"].as_u64())
 }
 
+/// The billed usage of a request Anthropic ran in several iterations, normalised (input counts
+/// cache reads and writes).
+fn billed_usage(expect: &Value) -> Option<Usage> {
+    let billed = expect.get("billed_usage")?;
+    let field = |name: &str| billed[name].as_u64().unwrap_or(0);
+    let (cached, creation) = (
+        field("cache_read_input_tokens"),
+        field("cache_creation_input_tokens"),
+    );
+    Some(Usage {
+        input_tokens: field("input_tokens") + cached + creation,
+        output_tokens: field("output_tokens"),
+        cached_input_tokens: cached,
+        cache_creation_input_tokens: creation,
+        reasoning_tokens: 0,
+    })
+}
+
 fn check_response(case: &Case, run: &Run, f: &mut Failures) {
     let expect = &case.expect;
     let outcome = &run.outcome;
@@ -284,7 +302,15 @@ fn check_response(case: &Case, run: &Run, f: &mut Failures) {
     match expect.get("usage") {
         Some(Value::Null) => f.check("usage", outcome.usage, Usage::default()),
         Some(usage) => {
-            let (want, total) = expected_usage(usage);
+            let (mut want, mut total) = expected_usage(usage);
+            if let Some(billed) = billed_usage(expect) {
+                // Several iterations: what is billed is their sum, not the top-level counts.
+                want = Usage {
+                    reasoning_tokens: want.reasoning_tokens,
+                    ..billed
+                };
+                total = None;
+            }
             f.check("usage", outcome.usage, want);
             if let Some(total) = total {
                 f.check("total_tokens", outcome.usage.total_tokens(), total);

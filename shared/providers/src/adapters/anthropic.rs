@@ -6,6 +6,10 @@
 //! normalised input adds cache reads and writes, which Anthropic's `input_tokens` leaves out.
 //! Only client `tool_use` blocks become tool calls; server tools (`server_tool_use`) run at
 //! Anthropic and their input is not forwarded.
+//!
+//! When the request ran in several iterations (server-side context compaction, an advisor),
+//! `usage.iterations` lists each, and the top-level counts cover only the last: the billed
+//! usage is the sum of the iterations.
 
 use colloquy_records::{CompletionStatus, Usage};
 use colloquy_sse::SseEvent;
@@ -61,6 +65,9 @@ impl Anthropic {
             old.output_tokens_details = Some(OutputDetails {
                 thinking_tokens: new.thinking_tokens(),
             });
+        }
+        if let Some(iterations) = &new.iterations {
+            old.iterations = Some(iterations.clone());
         }
         let tier = new.service_tier.as_deref();
         set_once(&mut self.outcome.identifiers.service_tier, tier);
@@ -265,6 +272,18 @@ struct WireUsage {
     cache_creation_input_tokens: Option<u64>,
     output_tokens_details: Option<OutputDetails>,
     service_tier: Option<String>,
+    /// Each pass of a request that ran in several (`compaction`, `message`, …).
+    iterations: Option<Vec<Iteration>>,
+}
+
+/// The counts of one iteration, as Anthropic reports them.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+struct Iteration {
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_input_tokens: u64,
+    cache_creation_input_tokens: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -278,14 +297,33 @@ impl WireUsage {
         self.output_tokens_details.as_ref()?.thinking_tokens
     }
 
+    /// The billed counts: the sum of the iterations where there are any, else the top level.
+    fn billed(&self) -> (u64, u64, u64, u64) {
+        match self.iterations.as_deref() {
+            Some(iterations) if !iterations.is_empty() => {
+                iterations.iter().fold((0, 0, 0, 0), |(i, o, r, c), it| {
+                    (
+                        i.saturating_add(it.input_tokens),
+                        o.saturating_add(it.output_tokens),
+                        r.saturating_add(it.cache_read_input_tokens),
+                        c.saturating_add(it.cache_creation_input_tokens),
+                    )
+                })
+            }
+            _ => (
+                self.input_tokens.unwrap_or(0),
+                self.output_tokens.unwrap_or(0),
+                self.cache_read_input_tokens.unwrap_or(0),
+                self.cache_creation_input_tokens.unwrap_or(0),
+            ),
+        }
+    }
+
     fn normalised(&self) -> Usage {
-        let cached = self.cache_read_input_tokens.unwrap_or(0);
-        let creation = self.cache_creation_input_tokens.unwrap_or(0);
+        let (input, output, cached, creation) = self.billed();
         Usage {
-            input_tokens: (self.input_tokens.unwrap_or(0))
-                .saturating_add(cached)
-                .saturating_add(creation),
-            output_tokens: self.output_tokens.unwrap_or(0),
+            input_tokens: input.saturating_add(cached).saturating_add(creation),
+            output_tokens: output,
             cached_input_tokens: cached,
             cache_creation_input_tokens: creation,
             reasoning_tokens: self.thinking_tokens().unwrap_or(0),
