@@ -106,28 +106,17 @@ mod tests {
 
     #[test]
     fn paths_map_to_dialects() {
-        assert_eq!(
-            Dialect::from_path("/v1/chat/completions"),
-            Some(Dialect::OpenAiChat)
-        );
-        assert_eq!(
-            Dialect::from_path("/api/v1/chat/completions"),
-            Some(Dialect::OpenRouter)
-        );
-        assert_eq!(
-            Dialect::from_path("/v1/responses"),
-            Some(Dialect::Responses)
-        );
-        assert_eq!(
-            Dialect::from_path("/api/v1/responses"),
-            Some(Dialect::OpenRouterResponses)
-        );
-        assert_eq!(
-            Dialect::from_path("/v1/responses"),
-            Some(Dialect::Responses)
-        );
-        assert_eq!(Dialect::from_path("/v1/messages"), Some(Dialect::Anthropic));
-        assert_eq!(Dialect::from_path("/v1/embeddings"), None);
+        let cases = [
+            ("/v1/chat/completions", Some(Dialect::OpenAiChat)),
+            ("/api/v1/chat/completions", Some(Dialect::OpenRouter)),
+            ("/v1/responses", Some(Dialect::Responses)),
+            ("/api/v1/responses", Some(Dialect::OpenRouterResponses)),
+            ("/v1/messages", Some(Dialect::Anthropic)),
+            ("/v1/embeddings", None),
+        ];
+        for (path, dialect) in cases {
+            assert_eq!(Dialect::from_path(path), dialect, "{path}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use colloquy_providers::{CompletionStream, ErrorKind, ProviderClient, ProviderError};
+use colloquy_providers::{CompletionStream, ProviderClient, ProviderError};
 
 use crate::platforms::{PlatformRegistry, ResolvedPlatform};
 use crate::turn::Turn;
@@ -55,10 +55,7 @@ pub(crate) async fn open(
             Err(error) => error,
         };
         let retryable = error.retryable();
-        let moves_on = match error.kind {
-            ErrorKind::InsufficientCredits => platform.fallback_on_insufficient_credits,
-            kind => kind.another_platform_may_succeed(),
-        };
+        let moves_on = platform.falls_back_after(&error);
         tracing::warn!(
             platform = %platform.platform.name,
             code = error.code(),

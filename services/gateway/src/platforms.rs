@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use colloquy_providers::{ApiKey, Endpoint, RetryPolicy, Timeouts};
+use colloquy_providers::{ApiKey, Endpoint, ErrorKind, ProviderError, RetryPolicy, Timeouts};
 use colloquy_records::Platform;
 
 use crate::settings::{PlatformSettings, RetrySettings, Settings, TimeoutSettings};
@@ -39,6 +39,15 @@ pub struct ResolvedPlatform {
 pub const OTHER_MODEL: &str = "other";
 
 impl ResolvedPlatform {
+    /// Whether this platform's fallbacks are tried after `error` before the first byte: a
+    /// failure another platform may not share, a billing refusal only where allowed.
+    pub fn falls_back_after(&self, error: &ProviderError) -> bool {
+        match error.kind {
+            ErrorKind::InsufficientCredits => self.fallback_on_insufficient_credits,
+            kind => kind.another_platform_may_succeed(),
+        }
+    }
+
     /// The model as metrics name it: itself when configured, else `other`.
     pub fn metric_model<'a>(&self, model: &'a str) -> &'a str {
         if self.known_models.contains(model) {

@@ -31,6 +31,17 @@ impl Drop for TestStore {
 }
 
 impl TestStore {
+    /// The conversation `id`, which must exist.
+    pub async fn conversation(&mut self, id: &str) -> pb::Conversation {
+        self.client
+            .get_conversation(pb::GetConversationRequest {
+                conversation_id: id.to_string(),
+            })
+            .await
+            .expect("conversation")
+            .into_inner()
+    }
+
     /// The URL of the store's database.
     pub fn database_url(&self) -> &str {
         &self.database.url

@@ -23,14 +23,7 @@ async fn a_turn_keeps_everything_the_gateway_reported(mut store: TestStore) {
         .await
         .expect("recorded");
 
-    let stored = store
-        .client
-        .get_conversation(pb::GetConversationRequest {
-            conversation_id: conversation.clone(),
-        })
-        .await
-        .expect("conversation")
-        .into_inner();
+    let stored = store.conversation(&conversation).await;
     assert_eq!(stored.platform, "openai");
     assert_eq!(stored.tenant, "acme");
     assert_eq!(stored.user, "user-1");
@@ -127,24 +120,10 @@ async fn continuations_come_only_from_finished_turns(mut store: TestStore) {
             .record_completion(turn)
             .await
             .expect("recorded");
-        let stored = store
-            .client
-            .get_conversation(pb::GetConversationRequest {
-                conversation_id: conversation.clone(),
-            })
-            .await
-            .expect("conversation")
-            .into_inner();
+        let stored = store.conversation(&conversation).await;
         assert_eq!(stored.continuation_id, "resp_1", "after turn {}", i + 1);
     }
-    let stored = store
-        .client
-        .get_conversation(pb::GetConversationRequest {
-            conversation_id: conversation.clone(),
-        })
-        .await
-        .expect("conversation")
-        .into_inner();
+    let stored = store.conversation(&conversation).await;
     let failed = stored
         .turns
         .iter()

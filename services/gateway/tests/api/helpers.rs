@@ -110,33 +110,30 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
 fn default_toml(fake: &str, store: &str, key_file: &std::path::Path) -> String {
     let key_file = key_file.display();
-    let platform = |name: &str, kind: &str, base: &str, model: &str| {
+    let platform = |name: &str, (kind, api): (&str, &str), base: &str, model: &str| {
         format!(
-            "[platforms.\"{name}\"]\nkind = \"{kind}\"\nbase_url = \"{fake}{base}\"\n\
-             api_key_file = \"{key_file}\"\ndefault_model = \"{model}\"\n\
-             [platforms.\"{name}\".retry]\nmax_attempts = 1\n"
+            "[platforms.\"{name}\"]\nkind = \"{kind}\"\napi = \"{api}\"\n\
+             base_url = \"{fake}{base}\"\napi_key_file = \"{key_file}\"\n\
+             default_model = \"{model}\"\n[platforms.\"{name}\".retry]\nmax_attempts = 1\n"
         )
     };
+    let native = |kind| (kind, "native");
     [
         format!("store_url = \"http://{store}\"\n"),
-        platform(OPENAI, "openai_chat", "/v1", "gpt-4o-mini"),
-        platform(RESPONSES, "openai_responses", "/v1", "gpt-4.1"),
-        platform(ANTHROPIC, "anthropic", "/v1", "claude-sonnet-4-5"),
+        platform(OPENAI, native("openai_chat"), "/v1", "gpt-4o-mini"),
+        platform(RESPONSES, native("openai_responses"), "/v1", "gpt-4.1"),
+        platform(ANTHROPIC, native("anthropic"), "/v1", "claude-sonnet-4-5"),
         platform(
             OPENROUTER,
-            "openrouter",
+            native("openrouter"),
             "/api/v1",
             "anthropic/claude-sonnet-4.5",
         ),
         platform(
             OPENROUTER_RESPONSES,
-            "openrouter",
+            ("openrouter", "responses"),
             "/api/v1",
             "openai/gpt-oss-20b",
-        )
-        .replace(
-            "kind = \"openrouter\"\n",
-            "kind = \"openrouter\"\napi = \"responses\"\n",
         ),
     ]
     .concat()

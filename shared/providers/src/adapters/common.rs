@@ -81,6 +81,17 @@ pub(crate) fn set_once(slot: &mut Option<String>, value: Option<&str>) {
     }
 }
 
+/// Records the service tier that served the request. `auto` is what a request asks for, not
+/// a tier, and a later report (the terminal event) wins; the slot is written only when the
+/// tier changes, since Chat Completions repeats it on every chunk.
+pub(crate) fn set_served_tier(slot: &mut Option<String>, reported: Option<&str>) {
+    if let Some(tier) = reported.filter(|t| !t.is_empty() && *t != "auto")
+        && slot.as_deref() != Some(tier)
+    {
+        *slot = Some(tier.to_string());
+    }
+}
+
 /// Where OpenAI-style APIs name the request: OpenAI's own `x-request-id`, and Azure OpenAI's
 /// API management's `apim-request-id` for deployments behind an `openai_*` platform.
 pub(crate) const OPENAI_REQUEST_ID: &[&str] = &["x-request-id", "apim-request-id"];

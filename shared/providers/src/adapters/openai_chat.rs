@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::common::{
     JsonStr, OPENAI_REQUEST_ID, chat_finish_status, first_header, merge_extra, parse_json,
-    push_tool, set_once,
+    push_tool, set_once, set_served_tier,
 };
 use super::errors::{WireError, error_response};
 use crate::{
@@ -84,10 +84,7 @@ impl OpenaiChat {
             &mut ids.system_fingerprint,
             chunk.system_fingerprint.as_deref(),
         );
-        // The tier that served the request; `auto` is only what was asked for.
-        if let Some(tier) = chunk.service_tier.as_deref().filter(|t| *t != "auto") {
-            ids.service_tier = Some(tier.to_string());
-        }
+        set_served_tier(&mut ids.service_tier, chunk.service_tier.as_deref());
         for (position, choice) in chunk.choices.into_iter().flatten().enumerate() {
             let index = choice.index.unwrap_or(position as u32);
             if let Some(content) = choice.delta.or(choice.message) {

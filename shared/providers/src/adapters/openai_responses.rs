@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::common::{
     JsonStr, OPENAI_REQUEST_ID, decimal_from_number, first_header, fragment, header, or_empty,
-    parse_json, push_text, push_tool, set_once,
+    parse_json, push_text, push_tool, set_once, set_served_tier,
 };
 use super::errors::{WireError, error_response};
 use crate::{Adapter, Delta, NativeRequest, Outcome, ProviderError, ProviderRequest};
@@ -97,11 +97,7 @@ impl OpenaiResponses {
             set_once(&mut ids.continuation_id, response.id.as_deref());
         }
         set_once(&mut ids.resolved_model, response.model.as_deref());
-        // The tier that served the request; `auto` is only what was asked for.
-        let tier = response.service_tier.as_deref().filter(|t| *t != "auto");
-        if tier.is_some() {
-            ids.service_tier = tier.map(str::to_string);
-        }
+        set_served_tier(&mut ids.service_tier, response.service_tier.as_deref());
         if let Some(usage) = &response.usage {
             self.outcome.usage = usage.normalised();
             if let Some(cost) = usage.cost.as_ref().and_then(decimal_from_number) {
