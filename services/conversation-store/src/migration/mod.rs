@@ -8,6 +8,7 @@ mod m0002_default_prices;
 mod m0003_unknown_usage_and_cut_content;
 mod m0004_one_row_per_turn;
 mod m0005_provider_error_codes;
+mod m0006_catalogue_additions;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_unknown_usage_and_cut_content::Migration),
             Box::new(m0004_one_row_per_turn::Migration),
             Box::new(m0005_provider_error_codes::Migration),
+            Box::new(m0006_catalogue_additions::Migration),
         ]
     }
 }

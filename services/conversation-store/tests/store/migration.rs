@@ -164,3 +164,57 @@ mod upgrade {
         super::earlier_turns_keep_their_usage_and_cost(super::Backend::Postgres).await;
     }
 }
+
+/// A database seeded before the built-in catalogue priced a model gets that model's rows when
+/// it upgrades, and a model it already prices keeps its own.
+async fn catalogue_additions_reach_seeded_databases(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut database = TestDatabase::create(backend, dir.path(), "colloquy_catalogue").await;
+    let db = Database::connect(&database.url).await.expect("connect");
+    Migrator::up(&db, Some(5))
+        .await
+        .expect("schema before the additions");
+    // As seeded before the catalogue had the model.
+    db.execute_unprepared("DELETE FROM prices WHERE model = 'x-ai/grok-4'")
+        .await
+        .expect("delete");
+    let count = |db: &sea_orm::DatabaseConnection, sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    sql,
+                ))
+                .await
+                .expect("query")
+                .expect("a row");
+            row.try_get_by_index::<i64>(0).expect("count")
+        }
+    };
+    let before = count(&db, "SELECT COUNT(*) FROM prices").await;
+    Migrator::up(&db, None).await.expect("upgrade");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM prices WHERE model = 'x-ai/grok-4' AND input_per_mtok = '3'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM prices").await, before + 1);
+    db.close().await.expect("close");
+    database.remove();
+}
+
+mod catalogue_additions {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::catalogue_additions_reach_seeded_databases(super::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::catalogue_additions_reach_seeded_databases(super::Backend::Postgres).await;
+    }
+}
