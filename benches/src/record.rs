@@ -66,6 +66,7 @@ fn usage(input: u64, output: u64) -> common::Usage {
         cache_creation_input_tokens: 0,
         reasoning_tokens: 0,
         total_tokens: input + output,
+        ..Default::default()
     }
 }
 

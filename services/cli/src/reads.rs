@@ -141,8 +141,18 @@ pub async fn costs(store: &Target, args: CostArgs) -> anyhow::Result<()> {
             .map(|m| format!("{} {}", m.amount, m.currency))
             .collect();
         let u = group.usage.unwrap_or_default();
+        // Where the provider reported its own cost: how far the ledger's is from it.
+        let drift = if group.compared_turns > 0 {
+            format!(
+                "  vs provider {} over {} turns",
+                signed(&group.provider_cost_difference),
+                group.compared_turns
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{:<40} turns {:>5}  tokens in {:>9} out {:>9}  cost {}  unpriced {}",
+            "{:<40} turns {:>5}  tokens in {:>9} out {:>9}  cost {}  unpriced {}{drift}",
             keys.join(" / "),
             group.turns,
             u.input_tokens,
@@ -156,4 +166,13 @@ pub async fn costs(store: &Target, args: CostArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A difference with its sign, `+0` when there is none.
+fn signed(difference: &str) -> String {
+    if difference.starts_with('-') {
+        difference.to_string()
+    } else {
+        format!("+{difference}")
+    }
 }

@@ -25,11 +25,29 @@ struct CostLabels {
     currency: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriftLabels {
+    platform: String,
+    model: String,
+    /// `over` when the computed cost is above the provider's, `under` when below.
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComparedLabels {
+    platform: String,
+    model: String,
+    /// `equal` or `differs`.
+    outcome: &'static str,
+}
+
 pub struct StoreMetrics {
     records: Family<OutcomeLabels, Counter>,
     ack_seconds: Histogram,
     batch_records: Histogram,
     cost: Family<CostLabels, Counter<f64, AtomicU64>>,
+    compared: Family<ComparedLabels, Counter>,
+    drift: Family<DriftLabels, Counter<f64, AtomicU64>>,
 }
 
 /// How a `RecordCompletion` call ended.
@@ -50,6 +68,8 @@ impl StoreMetrics {
             ack_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
             batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             cost: Family::default(),
+            compared: Family::default(),
+            drift: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("colloquy_store");
         registry.register(
@@ -72,6 +92,16 @@ impl StoreMetrics {
             "Computed cost of recorded turns",
             metrics.cost.clone(),
         );
+        registry.register(
+            "cost_compared_turns",
+            "Recorded turns whose computed cost was compared with the cost the provider reported",
+            metrics.compared.clone(),
+        );
+        registry.register(
+            "cost_drift_usd",
+            "Absolute difference between computed and provider-reported costs, in US dollars",
+            metrics.drift.clone(),
+        );
         Arc::new(metrics)
     }
 
@@ -89,6 +119,37 @@ impl StoreMetrics {
 
     pub fn batch(&self, records: usize) {
         self.batch_records.observe(records as f64);
+    }
+
+    /// Compares a turn's computed cost with what the provider reported for it.
+    pub fn compare_cost(&self, platform: &str, model: &str, computed: Decimal, reported: Decimal) {
+        let difference = computed - reported;
+        let outcome = if difference.is_zero() {
+            "equal"
+        } else {
+            "differs"
+        };
+        self.compared
+            .get_or_create(&ComparedLabels {
+                platform: platform.to_string(),
+                model: model.to_string(),
+                outcome,
+            })
+            .inc();
+        if let Some(amount) = difference.abs().to_f64().filter(|a| *a > 0.0) {
+            let direction = if difference.is_sign_positive() {
+                "over"
+            } else {
+                "under"
+            };
+            self.drift
+                .get_or_create(&DriftLabels {
+                    platform: platform.to_string(),
+                    model: model.to_string(),
+                    direction,
+                })
+                .inc_by(amount);
+        }
     }
 
     pub fn cost(&self, platform: &str, model: &str, currency: &str, amount: Decimal) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use thiserror::Error;
 
-use crate::price::PriceEntry;
+use crate::price::{PriceEntry, priced_tier};
 use crate::snapshot::strip_snapshot_suffix;
 
 /// Why no price was found. The `Display` text is the reason stored with an unpriced turn.
@@ -30,6 +30,26 @@ pub enum NoPrice {
         /// Instant that was priced.
         at: DateTime<Utc>,
     },
+    /// The model has rows in effect, but none for the tier the turn was served at.
+    #[error("no price for model {model:?} of provider {provider:?} at service tier {tier:?}")]
+    NoTier {
+        /// Provider key as looked up.
+        provider: String,
+        /// Model id as looked up.
+        model: String,
+        /// The served tier (`standard` for the standard tier).
+        tier: String,
+    },
+}
+
+/// What selects among a model's rows besides the instant: the service tier the turn was served
+/// at and the size of its prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PriceConditions<'a> {
+    /// The tier the provider reported (`default`, `flex`, `priority`, …); `None` for standard.
+    pub service_tier: Option<&'a str>,
+    /// Every prompt token of the request, cached and cache-creation included.
+    pub input_tokens: u64,
 }
 
 /// Price rows indexed by provider and model.
@@ -60,29 +80,45 @@ impl PriceCatalogue {
         &self.entries
     }
 
-    /// The row that priced `model` of `provider` at `at`.
-    ///
-    /// The exact model id is tried first. Only when the catalogue has no row at all for it and
-    /// the id ends in a dated snapshot suffix is the base name tried, so a snapshot with its own
-    /// price (such as `gpt-4o-2024-05-13`) is never priced as its base model. Among rows whose
-    /// `[effective_from, effective_until)` contains `at`, the latest `effective_from` wins.
-    /// Nothing is ever priced at zero by default: a miss is a [`NoPrice`].
+    /// The standard-tier row that priced `model` of `provider` at `at` for a short prompt;
+    /// see [`PriceCatalogue::lookup_for`].
     pub fn lookup(
         &self,
         provider: &str,
         model: &str,
         at: DateTime<Utc>,
     ) -> Result<&PriceEntry, NoPrice> {
-        self.lookup_index(provider, model, at)
-            .map(|index| &self.entries[index])
+        self.lookup_for(provider, model, at, PriceConditions::default())
     }
 
-    /// Like [`PriceCatalogue::lookup`], the position of the row in [`PriceCatalogue::entries`].
-    pub fn lookup_index(
+    /// The row that priced `model` of `provider` at `at` under `conditions`.
+    ///
+    /// The exact model id is tried first. Only when the catalogue has no row at all for it and
+    /// the id ends in a dated snapshot suffix is the base name tried, so a snapshot with its own
+    /// price (such as `gpt-4o-2024-05-13`) is never priced as its base model. Of the rows
+    /// whose `[effective_from, effective_until)` contains `at`, those for the turn's service
+    /// tier whose input threshold the prompt exceeds apply; the highest threshold wins, then
+    /// the latest `effective_from`. Nothing is ever priced at zero by default, nor a flex turn
+    /// at standard rates: a miss is a [`NoPrice`].
+    pub fn lookup_for(
         &self,
         provider: &str,
         model: &str,
         at: DateTime<Utc>,
+        conditions: PriceConditions<'_>,
+    ) -> Result<&PriceEntry, NoPrice> {
+        self.lookup_index_for(provider, model, at, conditions)
+            .map(|index| &self.entries[index])
+    }
+
+    /// Like [`PriceCatalogue::lookup_for`], the position of the row in
+    /// [`PriceCatalogue::entries`].
+    pub fn lookup_index_for(
+        &self,
+        provider: &str,
+        model: &str,
+        at: DateTime<Utc>,
+        conditions: PriceConditions<'_>,
     ) -> Result<usize, NoPrice> {
         let provider_key = provider.to_ascii_lowercase();
         let rows = self
@@ -94,14 +130,32 @@ impl PriceCatalogue {
                 provider: provider.to_owned(),
                 model: model.to_owned(),
             })?;
-        rows.iter()
+        let mut effective = rows
+            .iter()
             .copied()
             .filter(|&index| self.entries[index].is_effective_at(at))
-            .max_by_key(|&index| self.entries[index].effective_from)
-            .ok_or_else(|| NoPrice::NotEffective {
+            .peekable();
+        if effective.peek().is_none() {
+            return Err(NoPrice::NotEffective {
                 provider: provider.to_owned(),
                 model: model.to_owned(),
                 at,
+            });
+        }
+        effective
+            .filter(|&index| {
+                self.entries[index].applies_to(conditions.service_tier, conditions.input_tokens)
+            })
+            .max_by_key(|&index| {
+                let row = &self.entries[index];
+                (row.above_input_tokens.unwrap_or(0), row.effective_from)
+            })
+            .ok_or_else(|| NoPrice::NoTier {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+                tier: priced_tier(conditions.service_tier)
+                    .unwrap_or("standard")
+                    .to_owned(),
             })
     }
 
@@ -139,9 +193,17 @@ mod tests {
             cache_creation_per_mtok: None,
             output_per_mtok: Decimal::from(input * 4),
             reasoning_per_mtok: None,
+            cache_creation_1h_per_mtok: None,
+            web_search_per_call: None,
+            web_fetch_per_call: None,
+            file_search_per_call: None,
+            code_interpreter_per_container: None,
+            service_tier: None,
+            above_input_tokens: None,
             effective_from: from,
             effective_until: until,
             source: "test".into(),
+            checked_on: None,
         }
     }
 
@@ -219,5 +281,40 @@ mod tests {
         assert_eq!(entry.input_per_mtok, Decimal::from(2));
         let entry = catalogue.lookup("openai", "o3", at(2025, 5, 1)).unwrap();
         assert_eq!(entry.input_per_mtok, Decimal::from(10));
+    }
+
+    #[test]
+    fn conditions_pick_the_tier_and_the_long_context_row() {
+        let catalogue = PriceCatalogue::new(vec![
+            row("sonnet", 3, at(2025, 1, 1), None),
+            PriceEntry {
+                above_input_tokens: Some(200_000),
+                ..row("sonnet", 6, at(2025, 1, 1), None)
+            },
+            PriceEntry {
+                service_tier: Some("flex".into()),
+                ..row("sonnet", 1, at(2025, 1, 1), None)
+            },
+        ]);
+        let price = |tier: Option<&str>, input_tokens: u64| {
+            let conditions = PriceConditions {
+                service_tier: tier,
+                input_tokens,
+            };
+            catalogue
+                .lookup_for("openai", "sonnet", at(2025, 6, 1), conditions)
+                .map(|row| row.input_per_mtok)
+        };
+        assert_eq!(price(None, 200_000), Ok(Decimal::from(3)));
+        assert_eq!(price(Some("default"), 200_001), Ok(Decimal::from(6)));
+        assert_eq!(price(Some("flex"), 10), Ok(Decimal::from(1)));
+        assert_eq!(
+            price(Some("priority"), 10),
+            Err(NoPrice::NoTier {
+                provider: "openai".into(),
+                model: "sonnet".into(),
+                tier: "priority".into()
+            })
+        );
     }
 }

@@ -21,16 +21,31 @@ pub struct CostBreakdown {
     /// Prompt tokens read from the cache.
     #[serde(with = "rust_decimal::serde::str")]
     pub cached_input: Decimal,
-    /// Prompt tokens written to the cache.
+    /// Prompt tokens written to the cache with the default (five-minute) lifetime.
     #[serde(with = "rust_decimal::serde::str")]
     pub cache_creation: Decimal,
+    /// Prompt tokens written to the cache with a one-hour lifetime.
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub cache_creation_1h: Decimal,
     /// Generated tokens other than reasoning tokens.
     #[serde(with = "rust_decimal::serde::str")]
     pub output: Decimal,
     /// Reasoning tokens.
     #[serde(with = "rust_decimal::serde::str")]
     pub reasoning: Decimal,
-    /// Sum of the five components.
+    /// Web searches at the per-search fee.
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub web_search: Decimal,
+    /// Web fetches at the per-fetch fee.
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub web_fetch: Decimal,
+    /// File searches at the per-call fee.
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub file_search: Decimal,
+    /// Code-interpreter containers at the per-container fee.
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub code_interpreter: Decimal,
+    /// Sum of the components.
     #[serde(with = "rust_decimal::serde::str")]
     pub total: Decimal,
 }
@@ -53,6 +68,15 @@ pub enum CostError {
         /// Price per million tokens of that class.
         rate: Decimal,
     },
+    /// The turn used a billed tool call the price row has no fee for: pricing it at zero
+    /// would under-bill.
+    #[error("the price row has no fee for {class} ({count} used)")]
+    NoFee {
+        /// The call class: `web_search`, `web_fetch`, `file_search` or `code_interpreter`.
+        class: &'static str,
+        /// Calls (or containers) used.
+        count: u64,
+    },
     /// The sum of the components does not fit in a 96-bit decimal, or would need rounding.
     #[error("total cost of {tokens} tokens cannot be represented exactly")]
     TotalUnrepresentable {
@@ -64,10 +88,12 @@ pub enum CostError {
 /// Prices `usage` with `price`.
 ///
 /// Uncached input is `input − cached − cache_creation` at the input price; cache reads and
-/// writes use their own prices, falling back to the input price; non-reasoning output uses the
-/// output price and reasoning tokens the reasoning price, falling back to the output price.
-/// Invalid usage or an amount that cannot be represented exactly is an error, never a panic
-/// and never a silently rounded or zero cost.
+/// writes use their own prices (one-hour writes theirs, falling back to the cache-creation
+/// price), falling back to the input price; non-reasoning output uses the output price and
+/// reasoning tokens the reasoning price, falling back to the output price. Tool calls are
+/// billed at the row's per-call fees; a call the row has no fee for is an error. Invalid usage
+/// or an amount that cannot be represented exactly is an error, never a panic and never a
+/// silently rounded or zero cost.
 pub fn compute_cost(usage: &TokenCounts, price: &PriceEntry) -> Result<CostBreakdown, CostError> {
     let uncached_input = amount(
         "uncached_input",
@@ -81,8 +107,13 @@ pub fn compute_cost(usage: &TokenCounts, price: &PriceEntry) -> Result<CostBreak
     )?;
     let cache_creation = amount(
         "cache_creation",
-        usage.cache_creation_input_tokens,
+        usage.five_minute_cache_creation_tokens()?,
         price.cache_creation_rate(),
+    )?;
+    let cache_creation_1h = amount(
+        "cache_creation_1h",
+        usage.cache_creation_1h_input_tokens,
+        price.cache_creation_1h_rate(),
     )?;
     let output = amount(
         "output",
@@ -90,23 +121,71 @@ pub fn compute_cost(usage: &TokenCounts, price: &PriceEntry) -> Result<CostBreak
         price.output_per_mtok,
     )?;
     let reasoning = amount("reasoning", usage.reasoning_tokens, price.reasoning_rate())?;
+    let web_search = fee(
+        "web_search",
+        usage.web_search_calls,
+        price.web_search_per_call,
+    )?;
+    let web_fetch = fee("web_fetch", usage.web_fetch_calls, price.web_fetch_per_call)?;
+    let file_search = fee(
+        "file_search",
+        usage.file_search_calls,
+        price.file_search_per_call,
+    )?;
+    let code_interpreter = fee(
+        "code_interpreter",
+        usage.code_interpreter_containers,
+        price.code_interpreter_per_container,
+    )?;
 
-    let total = [cached_input, cache_creation, output, reasoning]
-        .into_iter()
-        .try_fold(uncached_input, exact_add)
-        .ok_or(CostError::TotalUnrepresentable {
-            tokens: usage.total_tokens(),
-        })?;
+    let total = [
+        cached_input,
+        cache_creation,
+        cache_creation_1h,
+        output,
+        reasoning,
+        web_search,
+        web_fetch,
+        file_search,
+        code_interpreter,
+    ]
+    .into_iter()
+    .try_fold(uncached_input, exact_add)
+    .ok_or(CostError::TotalUnrepresentable {
+        tokens: usage.total_tokens(),
+    })?;
 
     Ok(CostBreakdown {
         currency: price.currency.clone(),
         uncached_input,
         cached_input,
         cache_creation,
+        cache_creation_1h,
         output,
         reasoning,
+        web_search,
+        web_fetch,
+        file_search,
+        code_interpreter,
         total: total.normalize(),
     })
+}
+
+/// `count × fee`, exactly; no calls cost nothing whether or not the row has a fee.
+fn fee(class: &'static str, count: u64, fee: Option<Decimal>) -> Result<Decimal, CostError> {
+    if count == 0 {
+        return Ok(Decimal::ZERO);
+    }
+    let fee = fee.ok_or(CostError::NoFee { class, count })?.normalize();
+    Decimal::from(count)
+        .checked_mul(fee)
+        .filter(|product| product.is_zero() || product.scale() == fee.scale())
+        .map(|product| product.normalize())
+        .ok_or(CostError::Unrepresentable {
+            component: class,
+            tokens: count,
+            rate: fee,
+        })
 }
 
 /// `a + b`, or `None` when the sum would have to be rounded to fit.
@@ -166,9 +245,17 @@ mod tests {
             cache_creation_per_mtok: creation.map(dec),
             output_per_mtok: dec(output),
             reasoning_per_mtok: None,
+            cache_creation_1h_per_mtok: None,
+            web_search_per_call: None,
+            web_fetch_per_call: None,
+            file_search_per_call: None,
+            code_interpreter_per_container: None,
+            service_tier: None,
+            above_input_tokens: None,
             effective_from: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap(),
             effective_until: None,
             source: "test".into(),
+            checked_on: None,
         }
     }
 
@@ -240,6 +327,51 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn one_hour_writes_and_fees_are_priced_apart() {
+        // Anthropic's mixed-lifetime example on Sonnet 4.5: 1,800 reads at $0.30, 148
+        // five-minute writes at $3.75, 100 one-hour writes at $6, 503 output at $15 per
+        // million, and two web searches at $10 per thousand.
+        let usage = TokenCounts {
+            input_tokens: 2_048,
+            output_tokens: 503,
+            cached_input_tokens: 1_800,
+            cache_creation_input_tokens: 248,
+            cache_creation_1h_input_tokens: 100,
+            web_search_calls: 2,
+            web_fetch_calls: 1,
+            ..TokenCounts::default()
+        };
+        let row = PriceEntry {
+            cache_creation_1h_per_mtok: Some(dec("6")),
+            web_search_per_call: Some(dec("0.01")),
+            web_fetch_per_call: Some(Decimal::ZERO),
+            ..price("3", Some("0.30"), Some("3.75"), "15")
+        };
+        let cost = compute_cost(&usage, &row).unwrap();
+        assert_eq!(cost.cache_creation, dec("0.000555"));
+        assert_eq!(cost.cache_creation_1h, dec("0.0006"));
+        assert_eq!(cost.web_search, dec("0.02"));
+        assert_eq!(cost.web_fetch, Decimal::ZERO);
+        assert_eq!(cost.total, dec("0.02924"));
+    }
+
+    #[test]
+    fn a_call_without_a_fee_is_an_error_not_free() {
+        let usage = TokenCounts {
+            file_search_calls: 3,
+            ..TokenCounts::default()
+        };
+        assert_eq!(
+            compute_cost(&usage, &price("1", None, None, "1")),
+            Err(CostError::NoFee {
+                class: "file_search",
+                count: 3
+            })
+        );
+        assert!(compute_cost(&TokenCounts::default(), &price("1", None, None, "1")).is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::price::PriceEntry;
+use crate::price::{PriceEntry, priced_tier};
 
 /// What applying an import to the store means.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,12 +20,15 @@ pub struct ImportPlan {
 
 /// Compares `incoming` rows with the rows in effect now (`current`) and plans the changes.
 ///
-/// Rows are matched on provider (case-insensitively) and model. For a model already in
+/// Rows are matched on provider (case-insensitively), model, service tier and input threshold.
+/// For a model already in
 /// `current`:
 /// - the incoming row that is in effect at `at` (latest `effective_from` if several) is
 ///   compared with it; same prices (per [`PriceEntry::same_prices`]) → unchanged; different
 ///   prices → every current row of that model is closed at `at` and the incoming row is
-///   inserted with `effective_from = at`, so the two windows meet without gap or overlap;
+///   inserted with `effective_from = at`, so the two windows meet without gap or overlap; a
+///   per-call fee the incoming row does not state is kept from the current row, since a price
+///   list that does not know a fee does not say there is none;
 /// - other incoming rows of that model (past or future windows) count as unchanged: history is
 ///   never rewritten by an import.
 ///
@@ -36,7 +39,7 @@ pub fn plan_import(
     incoming: Vec<PriceEntry>,
     at: DateTime<Utc>,
 ) -> ImportPlan {
-    let mut current_by_model: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    let mut current_by_model: HashMap<Identity, Vec<usize>> = HashMap::new();
     for (index, row) in current.iter().enumerate() {
         current_by_model
             .entry(identity(row))
@@ -45,8 +48,8 @@ pub fn plan_import(
     }
 
     // Group incoming rows per model, keeping first-seen order for a stable plan.
-    let mut order: Vec<(String, String)> = Vec::new();
-    let mut incoming_by_model: HashMap<(String, String), Vec<PriceEntry>> = HashMap::new();
+    let mut order: Vec<Identity> = Vec::new();
+    let mut incoming_by_model: HashMap<Identity, Vec<PriceEntry>> = HashMap::new();
     for row in incoming {
         let key = identity(&row);
         if !incoming_by_model.contains_key(&key) {
@@ -93,6 +96,7 @@ fn plan_existing(
         plan.insert.push(candidate);
         return;
     };
+    let candidate = candidate.with_unstated_fees_of(&current[latest]);
     if current[latest].same_prices(&candidate) {
         plan.unchanged += 1;
         return;
@@ -105,6 +109,15 @@ fn plan_existing(
     });
 }
 
-fn identity(row: &PriceEntry) -> (String, String) {
-    (row.provider.to_ascii_lowercase(), row.model.clone())
+/// What a row prices: provider, model, service tier and input threshold. Rows of one model for
+/// different tiers or prompt sizes are versioned apart.
+fn identity(row: &PriceEntry) -> Identity {
+    (
+        row.provider.to_ascii_lowercase(),
+        row.model.clone(),
+        priced_tier(row.service_tier.as_deref()).map(str::to_owned),
+        row.above_input_tokens.unwrap_or(0),
+    )
 }
+
+type Identity = (String, String, Option<String>, u64);

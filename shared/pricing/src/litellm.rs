@@ -41,6 +41,11 @@ const PRICED_MODES: [&str; 3] = ["chat", "responses", "completion"];
 /// LiteLLM prices are in US dollars.
 const LITELLM_CURRENCY: &str = "USD";
 
+/// Service tiers LiteLLM prices with `<key>_<tier>` cost keys.
+const TIERS: [&str; 2] = ["flex", "priority"];
+/// The threshold of LiteLLM's `…_above_200k_tokens` keys.
+const LONG_CONTEXT: u64 = 200_000;
+
 /// Parses a LiteLLM price list.
 ///
 /// Each model becomes a row effective from `effective_from` with `source` as its source
@@ -50,6 +55,15 @@ const LITELLM_CURRENCY: &str = "USD";
 /// responses or completion, entries lacking an input or output cost, entries whose input and
 /// output costs are both zero (LiteLLM's placeholder for local or unpriced models), costs that
 /// are not non-negative numbers, and a second key mapping to an already imported model.
+///
+/// Beside the token prices, the row takes the one-hour cache-write price
+/// (`cache_creation_input_token_cost_above_1hr`), the web search fee per query
+/// (`search_context_cost_per_query`, at the medium context size the providers default to), the
+/// file search fee (`file_search_cost_per_1k_calls`, per thousand) and the code interpreter fee
+/// (`code_interpreter_cost_per_session`); Anthropic rows charge nothing for web fetches beyond
+/// their tokens. A model with `…_above_200k_tokens` prices gets a second row for prompts past
+/// 200,000 tokens, and one with `…_flex` or `…_priority` prices a row for that service tier;
+/// classes such a row does not price are taken from the standard row.
 pub fn parse_litellm(
     json: &str,
     source: &str,
@@ -65,21 +79,21 @@ pub fn parse_litellm(
     let mut import = LitellmImport::default();
     let mut first_key: HashMap<(String, String), String> = HashMap::new();
     for (key, spec) in &models {
-        let entry = if key == SAMPLE_SPEC {
+        let entries = if key == SAMPLE_SPEC {
             Err("LiteLLM's schema description, not a model".to_owned())
         } else {
-            entry_from_spec(key, spec, source, effective_from)
+            entries_from_spec(key, spec, source, effective_from)
         };
-        match entry {
-            Ok(entry) => {
-                let identity = (entry.provider.clone(), entry.model.clone());
+        match entries {
+            Ok(entries) => {
+                let identity = (entries[0].provider.clone(), entries[0].model.clone());
                 if let Some(first) = first_key.get(&identity) {
                     import
                         .skipped
                         .push((key.clone(), format!("duplicate of {first:?}")));
                 } else {
                     first_key.insert(identity, key.clone());
-                    import.entries.push(entry);
+                    import.entries.extend(entries);
                 }
             }
             Err(reason) => import.skipped.push((key.clone(), reason)),
@@ -88,13 +102,14 @@ pub fn parse_litellm(
     Ok(import)
 }
 
-/// Converts one model's spec, or says why it cannot be imported.
-fn entry_from_spec(
+/// Converts one model's spec into its rows (standard first), or says why it cannot be
+/// imported.
+fn entries_from_spec(
     key: &str,
     spec: &Value,
     source: &str,
     effective_from: DateTime<Utc>,
-) -> Result<PriceEntry, String> {
+) -> Result<Vec<PriceEntry>, String> {
     let Value::Object(spec) = spec else {
         return Err(format!("entry is {}, not an object", kind(spec)));
     };
@@ -123,21 +138,123 @@ fn entry_from_spec(
         return Err("model name is empty once the provider prefix is removed".to_owned());
     }
 
-    let entry = PriceEntry {
-        provider,
-        model: model.to_owned(),
-        currency: LITELLM_CURRENCY.to_owned(),
+    let standard = PriceEntry {
         input_per_mtok: input,
         cached_input_per_mtok: optional_cost(spec, "cache_read_input_token_cost")?,
         cache_creation_per_mtok: optional_cost(spec, "cache_creation_input_token_cost")?,
         output_per_mtok: output,
         reasoning_per_mtok: optional_cost(spec, "output_cost_per_reasoning_token")?,
+        cache_creation_1h_per_mtok: optional_cost(
+            spec,
+            "cache_creation_input_token_cost_above_1hr",
+        )?,
+        web_search_per_call: web_search_fee(spec)?,
+        web_fetch_per_call: (provider == "anthropic").then_some(Decimal::ZERO),
+        file_search_per_call: optional_fee(spec, "file_search_cost_per_1k_calls")?
+            .map(|per_thousand| per_thousand / Decimal::from(1_000)),
+        code_interpreter_per_container: optional_fee(spec, "code_interpreter_cost_per_session")?,
+        service_tier: None,
+        above_input_tokens: None,
+        provider,
+        model: model.to_owned(),
+        currency: LITELLM_CURRENCY.to_owned(),
         effective_from,
         effective_until: None,
         source: source.to_owned(),
+        checked_on: None,
     };
-    entry.validate().map_err(|err| err.to_string())?;
-    Ok(entry)
+    let mut entries = Vec::new();
+    if let Some(long) = long_context_row(spec, &standard)? {
+        entries.push(long);
+    }
+    for tier in TIERS {
+        if let Some(row) = tier_row(spec, &standard, tier)? {
+            entries.push(row);
+        }
+    }
+    entries.insert(0, standard);
+    for entry in &entries {
+        entry.validate().map_err(|err| err.to_string())?;
+    }
+    Ok(entries)
+}
+
+/// The row for prompts past 200,000 tokens, when the spec prices them apart.
+fn long_context_row(
+    spec: &Map<String, Value>,
+    standard: &PriceEntry,
+) -> Result<Option<PriceEntry>, String> {
+    let cost = |field: &str| optional_cost(spec, &format!("{field}_above_200k_tokens"));
+    let (input, output) = (
+        cost("input_cost_per_token")?,
+        cost("output_cost_per_token")?,
+    );
+    if input.is_none() && output.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(PriceEntry {
+        input_per_mtok: input.unwrap_or(standard.input_per_mtok),
+        output_per_mtok: output.unwrap_or(standard.output_per_mtok),
+        cached_input_per_mtok: cost("cache_read_input_token_cost")?
+            .or(standard.cached_input_per_mtok),
+        cache_creation_per_mtok: cost("cache_creation_input_token_cost")?
+            .or(standard.cache_creation_per_mtok),
+        cache_creation_1h_per_mtok: cost("cache_creation_input_token_cost_above_1hr")?
+            .or(standard.cache_creation_1h_per_mtok),
+        reasoning_per_mtok: cost("output_cost_per_reasoning_token")?
+            .or(standard.reasoning_per_mtok),
+        above_input_tokens: Some(LONG_CONTEXT),
+        ..standard.clone()
+    }))
+}
+
+/// The row of service tier `tier`, when the spec prices it.
+fn tier_row(
+    spec: &Map<String, Value>,
+    standard: &PriceEntry,
+    tier: &str,
+) -> Result<Option<PriceEntry>, String> {
+    let cost = |field: &str| optional_cost(spec, &format!("{field}_{tier}"));
+    let (input, output) = (
+        cost("input_cost_per_token")?,
+        cost("output_cost_per_token")?,
+    );
+    if input.is_none() && output.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(PriceEntry {
+        input_per_mtok: input.unwrap_or(standard.input_per_mtok),
+        output_per_mtok: output.unwrap_or(standard.output_per_mtok),
+        cached_input_per_mtok: cost("cache_read_input_token_cost")?
+            .or(standard.cached_input_per_mtok),
+        cache_creation_per_mtok: cost("cache_creation_input_token_cost")?
+            .or(standard.cache_creation_per_mtok),
+        service_tier: Some(tier.to_owned()),
+        ..standard.clone()
+    }))
+}
+
+/// The fee per web search: the medium context size's, which is what a request that does not
+/// choose one gets.
+fn web_search_fee(spec: &Map<String, Value>) -> Result<Option<Decimal>, String> {
+    match spec.get("search_context_cost_per_query") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(sizes)) => optional_fee(sizes, "search_context_size_medium"),
+        Some(other) => Err(format!(
+            "search_context_cost_per_query is {}, not an object",
+            kind(other)
+        )),
+    }
+}
+
+/// A fee in dollars (per call, per container), exactly as written.
+fn optional_fee(spec: &Map<String, Value>, field: &str) -> Result<Option<Decimal>, String> {
+    match spec.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => exact_decimal(value)
+            .map(|fee| Some(fee.normalize()))
+            .map_err(|reason| format!("{field} {reason}")),
+    }
 }
 
 fn text<'a>(spec: &'a Map<String, Value>, field: &str) -> Result<&'a str, String> {
@@ -168,10 +285,21 @@ fn optional_cost(spec: &Map<String, Value>, field: &str) -> Result<Option<Decima
 /// parsing that text as a decimal recovers the intended value without float error creeping
 /// in (`2.5e-06 × 1e6` in floating point is `2.4999999999999996`).
 pub fn per_token_to_per_mtok(value: &Value) -> Result<Decimal, String> {
+    let per_token = exact_decimal(value)?;
+    per_token
+        .checked_mul(Decimal::from(1_000_000))
+        // A rescaled product means digits were rounded away.
+        .filter(|per_mtok| per_mtok.is_zero() || per_mtok.scale() == per_token.scale())
+        .map(|per_mtok| per_mtok.normalize())
+        .ok_or_else(|| format!("{value} per token is too large"))
+}
+
+/// A non-negative JSON number as the decimal literal it was written as.
+fn exact_decimal(value: &Value) -> Result<Decimal, String> {
     let Value::Number(number) = value else {
         return Err(format!("is {}, not a number", kind(value)));
     };
-    let per_token = if let Some(integer) = number.as_i64() {
+    let decimal = if let Some(integer) = number.as_i64() {
         Decimal::from(integer)
     } else if let Some(integer) = number.as_u64() {
         Decimal::from(integer)
@@ -183,15 +311,10 @@ pub fn per_token_to_per_mtok(value: &Value) -> Result<Decimal, String> {
         Decimal::from_scientific(&format!("{float:e}"))
             .map_err(|_| format!("{number} cannot be represented as a decimal"))?
     };
-    if per_token.is_sign_negative() && !per_token.is_zero() {
+    if decimal.is_sign_negative() && !decimal.is_zero() {
         return Err(format!("{number} is negative"));
     }
-    per_token
-        .checked_mul(Decimal::from(1_000_000))
-        // A rescaled product means digits were rounded away.
-        .filter(|per_mtok| per_mtok.is_zero() || per_mtok.scale() == per_token.scale())
-        .map(|per_mtok| per_mtok.normalize())
-        .ok_or_else(|| format!("{number} per token is too large"))
+    Ok(decimal)
 }
 
 fn kind(value: &Value) -> &'static str {

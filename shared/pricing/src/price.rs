@@ -1,7 +1,7 @@
 //! One versioned price row: what a provider charges per million tokens of each class for one
 //! model, and the time window in which that price applies.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -35,6 +35,30 @@ pub struct PriceEntry {
     /// Price of reasoning tokens; `None` bills them at `output_per_mtok`.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub reasoning_per_mtok: Option<Decimal>,
+    /// Price of cache writes with a one-hour lifetime; `None` bills them at the cache-creation
+    /// rate.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub cache_creation_1h_per_mtok: Option<Decimal>,
+    /// Fee per web search. `None`: the row prices no web search, and a turn that ran one is
+    /// unpriced rather than under-billed; `"0"`: searches cost only their tokens.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub web_search_per_call: Option<Decimal>,
+    /// Fee per web fetch, `None` and `"0"` as for `web_search_per_call`.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub web_fetch_per_call: Option<Decimal>,
+    /// Fee per file search call.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub file_search_per_call: Option<Decimal>,
+    /// Fee per code-interpreter container.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub code_interpreter_per_container: Option<Decimal>,
+    /// The service tier the row prices (`flex`, `priority`, …); `None` for the standard tier.
+    #[serde(default)]
+    pub service_tier: Option<String>,
+    /// The row applies only to requests with more than this many input tokens (long-context
+    /// rates, which then apply to the whole request); `None` for every request.
+    #[serde(default)]
+    pub above_input_tokens: Option<u64>,
     /// First instant the price applies (inclusive).
     pub effective_from: DateTime<Utc>,
     /// Instant the price stops applying (exclusive); `None` while it is current.
@@ -43,6 +67,18 @@ pub struct PriceEntry {
     /// Where the figures come from: the provider's pricing page URL, or
     /// `litellm import <version>`.
     pub source: String,
+    /// When the figures were last checked against `source`.
+    #[serde(default)]
+    pub checked_on: Option<NaiveDate>,
+}
+
+/// Tiers providers report for standard processing; a row without a tier prices them.
+const STANDARD_TIERS: [&str; 3] = ["default", "standard", "standard_only"];
+
+/// The service tier a turn is priced at: `None` for the standard tier, however the provider
+/// names it.
+pub fn priced_tier(served: Option<&str>) -> Option<&str> {
+    served.filter(|tier| !tier.is_empty() && !STANDARD_TIERS.contains(tier))
 }
 
 /// Why a [`PriceEntry`] cannot be used.
@@ -107,15 +143,58 @@ impl PriceEntry {
         self.reasoning_per_mtok.unwrap_or(self.output_per_mtok)
     }
 
-    /// Whether two rows charge the same for every token class, comparing the rates actually
-    /// applied (so an omitted cached price equals an explicit one at the input price).
+    /// Price applied to one-hour cache writes: their own price, or the cache-creation rate.
+    pub fn cache_creation_1h_rate(&self) -> Decimal {
+        self.cache_creation_1h_per_mtok
+            .unwrap_or_else(|| self.cache_creation_rate())
+    }
+
+    /// Whether the row's conditions hold for a turn served at `served_tier` with
+    /// `input_tokens` of prompt: the same tier (see [`priced_tier`]), and more input than the
+    /// row's threshold.
+    pub fn applies_to(&self, served_tier: Option<&str>, input_tokens: u64) -> bool {
+        priced_tier(self.service_tier.as_deref()) == priced_tier(served_tier)
+            && self
+                .above_input_tokens
+                .is_none_or(|threshold| input_tokens > threshold)
+    }
+
+    /// This row, with every per-call fee it leaves unset taken from `other`.
+    pub fn with_unstated_fees_of(self, other: &PriceEntry) -> PriceEntry {
+        PriceEntry {
+            web_search_per_call: self.web_search_per_call.or(other.web_search_per_call),
+            web_fetch_per_call: self.web_fetch_per_call.or(other.web_fetch_per_call),
+            file_search_per_call: self.file_search_per_call.or(other.file_search_per_call),
+            code_interpreter_per_container: self
+                .code_interpreter_per_container
+                .or(other.code_interpreter_per_container),
+            ..self
+        }
+    }
+
+    /// Whether two rows price the same thing: provider, model, tier and threshold.
+    pub fn same_conditions(&self, other: &PriceEntry) -> bool {
+        self.provider.eq_ignore_ascii_case(&other.provider)
+            && self.model == other.model
+            && priced_tier(self.service_tier.as_deref())
+                == priced_tier(other.service_tier.as_deref())
+            && self.above_input_tokens.unwrap_or(0) == other.above_input_tokens.unwrap_or(0)
+    }
+
+    /// Whether two rows charge the same for every token class and fee, comparing the rates
+    /// actually applied (so an omitted cached price equals an explicit one at the input price).
     pub fn same_prices(&self, other: &PriceEntry) -> bool {
         self.currency == other.currency
             && self.input_per_mtok == other.input_per_mtok
             && self.output_per_mtok == other.output_per_mtok
             && self.cached_input_rate() == other.cached_input_rate()
             && self.cache_creation_rate() == other.cache_creation_rate()
+            && self.cache_creation_1h_rate() == other.cache_creation_1h_rate()
             && self.reasoning_rate() == other.reasoning_rate()
+            && self.web_search_per_call == other.web_search_per_call
+            && self.web_fetch_per_call == other.web_fetch_per_call
+            && self.file_search_per_call == other.file_search_per_call
+            && self.code_interpreter_per_container == other.code_interpreter_per_container
     }
 
     /// Checks that the row is usable: identifying fields set, no negative price and a
@@ -142,6 +221,17 @@ impl PriceEntry {
             ("cache_creation_per_mtok", self.cache_creation_per_mtok),
             ("output_per_mtok", Some(self.output_per_mtok)),
             ("reasoning_per_mtok", self.reasoning_per_mtok),
+            (
+                "cache_creation_1h_per_mtok",
+                self.cache_creation_1h_per_mtok,
+            ),
+            ("web_search_per_call", self.web_search_per_call),
+            ("web_fetch_per_call", self.web_fetch_per_call),
+            ("file_search_per_call", self.file_search_per_call),
+            (
+                "code_interpreter_per_container",
+                self.code_interpreter_per_container,
+            ),
         ];
         for (field, value) in prices {
             if let Some(value) = value.filter(Decimal::is_sign_negative) {
@@ -189,9 +279,17 @@ mod tests {
             cache_creation_per_mtok: None,
             output_per_mtok: Decimal::new(10, 0),
             reasoning_per_mtok: None,
+            cache_creation_1h_per_mtok: None,
+            web_search_per_call: None,
+            web_fetch_per_call: None,
+            file_search_per_call: None,
+            code_interpreter_per_container: None,
+            service_tier: None,
+            above_input_tokens: None,
             effective_from: at(2024, 8, 6),
             effective_until: Some(at(2025, 1, 1)),
             source: "https://platform.openai.com/docs/pricing".into(),
+            checked_on: None,
         }
     }
 
@@ -215,6 +313,32 @@ mod tests {
         assert_eq!(row.cached_input_rate(), Decimal::new(25, 1));
         assert_eq!(row.cache_creation_rate(), Decimal::new(25, 1));
         assert_eq!(row.reasoning_rate(), Decimal::new(10, 0));
+    }
+
+    #[test]
+    fn conditions_select_tier_and_context_length() {
+        let standard = entry();
+        assert!(standard.applies_to(None, 10));
+        assert!(standard.applies_to(Some("default"), 10));
+        assert!(standard.applies_to(Some("standard"), 10));
+        assert!(!standard.applies_to(Some("flex"), 10));
+        let flex = PriceEntry {
+            service_tier: Some("flex".into()),
+            ..entry()
+        };
+        assert!(flex.applies_to(Some("flex"), 10));
+        assert!(!flex.applies_to(Some("default"), 10));
+        let long = PriceEntry {
+            above_input_tokens: Some(200_000),
+            ..entry()
+        };
+        assert!(!long.applies_to(None, 200_000));
+        assert!(long.applies_to(None, 200_001));
+        assert!(!long.same_conditions(&standard));
+        assert!(standard.same_conditions(&PriceEntry {
+            service_tier: Some("default".into()),
+            ..entry()
+        }));
     }
 
     #[test]

@@ -22,6 +22,16 @@ pub struct TokenCounts {
     pub cache_creation_input_tokens: u64,
     /// Hidden reasoning tokens (a subset of `output_tokens`).
     pub reasoning_tokens: u64,
+    /// Cache writes with a one-hour lifetime (a subset of `cache_creation_input_tokens`).
+    pub cache_creation_1h_input_tokens: u64,
+    /// Web searches the provider ran, billed per search.
+    pub web_search_calls: u64,
+    /// Web fetches the provider ran.
+    pub web_fetch_calls: u64,
+    /// File searches the provider ran, billed per call.
+    pub file_search_calls: u64,
+    /// Code-interpreter containers the completion used, billed per container.
+    pub code_interpreter_containers: u64,
 }
 
 /// A [`TokenCounts`] whose subsets do not fit inside their totals.
@@ -41,6 +51,16 @@ pub enum UsageError {
         cached: u64,
         /// `cache_creation_input_tokens`.
         cache_creation: u64,
+    },
+    /// `cache_creation_1h_input_tokens` exceeds `cache_creation_input_tokens`.
+    #[error(
+        "cache_creation_1h_input_tokens ({one_hour}) exceed cache_creation_input_tokens ({cache_creation})"
+    )]
+    OneHourExceedsCacheCreation {
+        /// `cache_creation_input_tokens`.
+        cache_creation: u64,
+        /// `cache_creation_1h_input_tokens`.
+        one_hour: u64,
     },
     /// `reasoning_tokens` exceeds `output_tokens`.
     #[error("reasoning_tokens ({reasoning}) exceed output_tokens ({output})")]
@@ -65,6 +85,12 @@ impl TokenCounts {
                 cache_creation: self.cache_creation_input_tokens,
             });
         }
+        if self.cache_creation_1h_input_tokens > self.cache_creation_input_tokens {
+            return Err(UsageError::OneHourExceedsCacheCreation {
+                cache_creation: self.cache_creation_input_tokens,
+                one_hour: self.cache_creation_1h_input_tokens,
+            });
+        }
         if self.reasoning_tokens > self.output_tokens {
             return Err(UsageError::ReasoningExceedsOutput {
                 output: self.output_tokens,
@@ -80,6 +106,12 @@ impl TokenCounts {
         self.validate()?;
         // validate() guarantees both subtractions stay in range.
         Ok(self.input_tokens - self.cached_input_tokens - self.cache_creation_input_tokens)
+    }
+
+    /// Cache writes with the default five-minute lifetime.
+    pub fn five_minute_cache_creation_tokens(&self) -> Result<u64, UsageError> {
+        self.validate()?;
+        Ok(self.cache_creation_input_tokens - self.cache_creation_1h_input_tokens)
     }
 
     /// Generated tokens that are not reasoning tokens.
@@ -105,6 +137,7 @@ mod tests {
             cached_input_tokens: cached,
             cache_creation_input_tokens: creation,
             reasoning_tokens: reasoning,
+            ..TokenCounts::default()
         }
     }
 
@@ -143,6 +176,23 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("reasoning_tokens (6)"));
+    }
+
+    #[test]
+    fn one_hour_writes_are_part_of_the_cache_writes() {
+        let usage = TokenCounts {
+            cache_creation_1h_input_tokens: 100,
+            ..counts(2_048, 503, 1_800, 248, 0)
+        };
+        assert_eq!(usage.five_minute_cache_creation_tokens(), Ok(148));
+        let over = TokenCounts {
+            cache_creation_1h_input_tokens: 249,
+            ..usage
+        };
+        assert!(matches!(
+            over.validate(),
+            Err(UsageError::OneHourExceedsCacheCreation { .. })
+        ));
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn anthropic_usage(input: u64, cache_read: u64, cache_write: u64, output: u64) -
         cached_input_tokens: cache_read,
         cache_creation_input_tokens: cache_write,
         reasoning_tokens: 0,
+        ..TokenCounts::default()
     }
 }
 
@@ -110,6 +111,7 @@ fn matches_the_cost_openrouter_billed_for_cache_reads_and_writes() {
         cached_input_tokens: 3_211,
         cache_creation_input_tokens: 115,
         reasoning_tokens: 0,
+        ..TokenCounts::default()
     };
     let cost = priced("openrouter", "anthropic/claude-4.6-sonnet-20260217", usage);
     let prompt = cost.uncached_input + cost.cached_input + cost.cache_creation;
@@ -184,9 +186,17 @@ fn reasoning_with_its_own_price() {
         cache_creation_per_mtok: None,
         output_per_mtok: dec("2.50"),
         reasoning_per_mtok: Some(dec("3.50")),
+        cache_creation_1h_per_mtok: None,
+        web_search_per_call: None,
+        web_fetch_per_call: None,
+        file_search_per_call: None,
+        code_interpreter_per_container: None,
+        service_tier: None,
+        above_input_tokens: None,
         effective_from: november_2026(),
         effective_until: None,
         source: "test".into(),
+        checked_on: None,
     };
     let usage = TokenCounts {
         input_tokens: 10_000,
@@ -194,6 +204,7 @@ fn reasoning_with_its_own_price() {
         cache_creation_input_tokens: 1_000,
         output_tokens: 1_000,
         reasoning_tokens: 400,
+        ..TokenCounts::default()
     };
     let cost = compute_cost(&usage, &price).unwrap();
     // Without cached or cache-write prices every prompt token is at the input price.
@@ -217,6 +228,7 @@ fn huge_counts_never_panic_and_stay_exact() {
         cache_creation_input_tokens: u64::MAX / 2,
         output_tokens: u64::MAX,
         reasoning_tokens: u64::MAX,
+        ..TokenCounts::default()
     };
     let cost = compute_cost(&usage, &price).unwrap();
     // (2^64 − 1) × 75 / 10^6, all of it reasoning.

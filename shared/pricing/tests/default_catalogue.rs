@@ -54,7 +54,7 @@ fn windows_of_one_model_never_overlap() {
     let entries = default_catalogue().unwrap();
     for (i, a) in entries.iter().enumerate() {
         for b in &entries[i + 1..] {
-            if (a.provider.as_str(), a.model.as_str()) != (b.provider.as_str(), b.model.as_str()) {
+            if !a.same_conditions(b) {
                 continue;
             }
             let a_ends_first = a

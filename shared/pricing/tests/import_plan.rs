@@ -22,9 +22,17 @@ fn row(model: &str, input: i64, output: i64, from: DateTime<Utc>) -> PriceEntry 
         cache_creation_per_mtok: None,
         output_per_mtok: Decimal::from(output),
         reasoning_per_mtok: None,
+        cache_creation_1h_per_mtok: None,
+        web_search_per_call: None,
+        web_fetch_per_call: None,
+        file_search_per_call: None,
+        code_interpreter_per_container: None,
+        service_tier: None,
+        above_input_tokens: None,
         effective_from: from,
         effective_until: None,
         source: "test".into(),
+        checked_on: None,
     }
 }
 
@@ -180,10 +188,18 @@ fn litellm_excerpt_against_the_default_catalogue() {
         .map(|(index, _)| format!("{}/{}", current[*index].provider, current[*index].model))
         .collect();
     // LiteLLM lists no cached price for OpenRouter's gpt-4o, so that row is superseded; the
-    // other models it shares with the default catalogue agree with it.
+    // other models it shares with the default catalogue agree with it, including their
+    // long-context and priority rows and the fees LiteLLM does not list.
     assert_eq!(closed, ["openrouter/openai/gpt-4o"]);
     assert!(inserted.contains(&"openrouter/openai/gpt-4o".to_owned()));
     assert!(inserted.contains(&"openai/gpt-5.2-pro".to_owned()));
     assert!(!inserted.contains(&"anthropic/claude-sonnet-4-5".to_owned()));
-    assert_eq!(plan.unchanged, 5, "{inserted:?}");
+    // The catalogue has no priority price for the May 2024 gpt-4o snapshot; LiteLLM does.
+    let snapshot = plan
+        .insert
+        .iter()
+        .find(|row| row.model == "gpt-4o-2024-05-13")
+        .expect("the snapshot's priority row");
+    assert_eq!(snapshot.service_tier.as_deref(), Some("priority"));
+    assert_eq!(plan.unchanged, 8, "{inserted:?}");
 }

@@ -20,11 +20,13 @@ fn dec(text: &str) -> Decimal {
     Decimal::from_str(text).unwrap()
 }
 
+/// The standard rows (any tier, short prompts), by provider and model.
 fn imported() -> BTreeMap<(String, String), PriceEntry> {
     parse_litellm(EXCERPT, SOURCE, when())
         .unwrap()
         .entries
         .into_iter()
+        .filter(|entry| entry.service_tier.is_none() && entry.above_input_tokens.is_none())
         .map(|entry| ((entry.provider.clone(), entry.model.clone()), entry))
         .collect()
 }
@@ -149,4 +151,59 @@ fn skipped_keys_say_why() {
     assert!(reasons["1024-x-1024/dall-e-2"].contains("image_generation"));
     assert!(reasons["gpt-4o-mini-realtime-preview"].contains("realtime"));
     assert!(reasons["ollama/llama2"].contains("zero"));
+}
+
+#[test]
+fn lifetimes_fees_tiers_and_long_context_become_their_own_fields_and_rows() {
+    let import = parse_litellm(EXCERPT, SOURCE, when()).unwrap();
+    let rows = |model: &str| -> Vec<&PriceEntry> {
+        import.entries.iter().filter(|e| e.model == model).collect()
+    };
+    let sonnet = rows("claude-sonnet-4-5");
+    assert_eq!(sonnet.len(), 2, "{sonnet:?}");
+    let (standard, long) = (sonnet[0], sonnet[1]);
+    assert_eq!(standard.cache_creation_1h_per_mtok, Some(dec("6")));
+    assert_eq!(standard.web_search_per_call, Some(dec("0.01")));
+    // Anthropic bills a web fetch by its tokens alone.
+    assert_eq!(standard.web_fetch_per_call, Some(Decimal::ZERO));
+    assert_eq!(long.above_input_tokens, Some(200_000));
+    assert_eq!(
+        (
+            long.input_per_mtok,
+            long.output_per_mtok,
+            long.cached_input_per_mtok,
+            long.cache_creation_per_mtok,
+            long.cache_creation_1h_per_mtok,
+        ),
+        (
+            dec("6"),
+            dec("22.5"),
+            Some(dec("0.6")),
+            Some(dec("7.5")),
+            Some(dec("12"))
+        )
+    );
+
+    let gpt_4o = rows("gpt-4o");
+    let priority = gpt_4o
+        .iter()
+        .find(|e| e.service_tier.as_deref() == Some("priority"))
+        .expect("gpt-4o priority row");
+    assert_eq!(
+        (
+            priority.input_per_mtok,
+            priority.cached_input_per_mtok,
+            priority.output_per_mtok
+        ),
+        (dec("4.25"), Some(dec("2.125")), dec("17"))
+    );
+    // A tier row prices the classes it does not list at the standard row's rates: the May 2024
+    // snapshot has no cached price at all.
+    let snapshot = rows("gpt-4o-2024-05-13");
+    assert_eq!(snapshot[1].service_tier.as_deref(), Some("priority"));
+    assert_eq!(snapshot[1].cached_input_per_mtok, None);
+
+    let gemini = rows("gemini-2.5-flash-preview-09-2025");
+    assert_eq!(gemini[0].web_search_per_call, Some(dec("0.035")));
+    assert_eq!(gemini[0].web_fetch_per_call, None);
 }

@@ -31,6 +31,9 @@ pub struct Outcome {
     /// Usage, normalised (input counts cached and cache-creation tokens; output counts
     /// reasoning tokens). Partial usage of a failed stream stays here.
     pub usage: Usage,
+    /// The provider's own `total_tokens`, when it sent one: the figure that settles usage
+    /// whose parts contradict each other (`Usage::reconciled`).
+    pub reported_total_tokens: Option<u64>,
     pub identifiers: Identifiers,
     /// Cost the provider reported itself (OpenRouter `usage.cost`).
     pub provider_cost: Option<Decimal>,

@@ -17,7 +17,10 @@ pub use limits::{MAX_RECORD_MESSAGE_BYTES, RecordLimits, refuse_nul, replace_nul
 pub use message::{Message, Role, ToolCall};
 pub use provider::ProviderKind;
 pub use record::{CompletionRecord, Platform};
-pub use summary::{CompletionError, CompletionStatus, CompletionSummary, Identifiers, Timing};
+pub use summary::{
+    CompletionError, CompletionStatus, CompletionSummary, Identifiers, PROVIDER_COST_CURRENCY,
+    Timing,
+};
 pub use usage::Usage;
 
 pub use colloquy_proto as proto;

@@ -13,6 +13,10 @@ use crate::time::{
 };
 use crate::{FieldError, Usage, replace_nul};
 
+/// The currency of a cost a provider reports itself: OpenRouter bills in credits priced in US
+/// dollars.
+pub const PROVIDER_COST_CURRENCY: &str = "USD";
+
 /// How a completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CompletionStatus {

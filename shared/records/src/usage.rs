@@ -4,8 +4,9 @@ use colloquy_proto::common::v1 as pb;
 
 use crate::FieldError;
 
-/// Tokens used by one completion. `input_tokens` counts every prompt token (cached and
-/// cache-creation included) and `output_tokens` every generated one (reasoning included).
+/// Tokens and billed tool calls of one completion. `input_tokens` counts every prompt token
+/// (cached and cache-creation included) and `output_tokens` every generated one (reasoning
+/// included); `cache_creation_1h_input_tokens` is the one-hour part of the cache writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     pub input_tokens: u64,
@@ -13,11 +14,18 @@ pub struct Usage {
     pub cached_input_tokens: u64,
     pub cache_creation_input_tokens: u64,
     pub reasoning_tokens: u64,
+    pub cache_creation_1h_input_tokens: u64,
+    pub web_search_calls: u64,
+    pub web_fetch_calls: u64,
+    pub file_search_calls: u64,
+    pub code_interpreter_containers: u64,
+    /// The provider's figures contradicted each other and were settled on what it bills.
+    pub reconciled: bool,
 }
 
 impl Usage {
-    /// Every class with its contract name.
-    pub fn counts(&self) -> [(&'static str, u64); 5] {
+    /// Every count with its contract name.
+    pub fn counts(&self) -> [(&'static str, u64); 10] {
         [
             ("input_tokens", self.input_tokens),
             ("output_tokens", self.output_tokens),
@@ -27,6 +35,17 @@ impl Usage {
                 self.cache_creation_input_tokens,
             ),
             ("reasoning_tokens", self.reasoning_tokens),
+            (
+                "cache_creation_1h_input_tokens",
+                self.cache_creation_1h_input_tokens,
+            ),
+            ("web_search_calls", self.web_search_calls),
+            ("web_fetch_calls", self.web_fetch_calls),
+            ("file_search_calls", self.file_search_calls),
+            (
+                "code_interpreter_containers",
+                self.code_interpreter_containers,
+            ),
         ]
     }
 
@@ -57,6 +76,15 @@ impl Usage {
                 ),
             ));
         }
+        if self.cache_creation_1h_input_tokens > self.cache_creation_input_tokens {
+            return Err(FieldError::new(
+                "cache_creation_1h_input_tokens",
+                format!(
+                    "{} exceeds cache_creation_input_tokens ({})",
+                    self.cache_creation_1h_input_tokens, self.cache_creation_input_tokens
+                ),
+            ));
+        }
         if self.reasoning_tokens > self.output_tokens {
             return Err(FieldError::new(
                 "reasoning_tokens",
@@ -74,19 +102,36 @@ impl Usage {
         Ok(())
     }
 
-    /// Brings a provider's figures into Colloquy's convention when a subset exceeds its total:
-    /// that provider counted the subset apart (some OpenRouter upstreams report reasoning
-    /// tokens beside, not inside, the completion tokens), so the subset is added to the total.
-    /// Figures that already fit are returned unchanged.
-    pub fn reconciled(mut self) -> Usage {
+    /// Brings a provider's figures into Colloquy's convention when a subset exceeds its total.
+    ///
+    /// `reported_total` is the provider's own `total_tokens`, when it sent one. Reasoning
+    /// tokens above the completion tokens were counted beside them (some OpenRouter upstreams
+    /// do) when the provider's total says so (`total = prompt + completion + reasoning`) or
+    /// when there is no total to ask: they are added to the output. When the total says the
+    /// completion tokens were the whole output (`total = prompt + completion`), the reasoning
+    /// count is the figure that cannot be billed and is cut to the output. Cache reads and
+    /// writes above the prompt are added to it the same way. Either change sets `reconciled`;
+    /// figures that already fit are returned unchanged.
+    pub fn reconciled(mut self, reported_total: Option<u64>) -> Usage {
         if self.reasoning_tokens > self.output_tokens {
-            self.output_tokens = self.output_tokens.saturating_add(self.reasoning_tokens);
+            let inside = self.input_tokens.saturating_add(self.output_tokens);
+            if reported_total == Some(inside) {
+                self.reasoning_tokens = self.output_tokens;
+            } else {
+                self.output_tokens = self.output_tokens.saturating_add(self.reasoning_tokens);
+            }
+            self.reconciled = true;
         }
         let cache = self
             .cached_input_tokens
             .saturating_add(self.cache_creation_input_tokens);
         if cache > self.input_tokens {
             self.input_tokens = self.input_tokens.saturating_add(cache);
+            self.reconciled = true;
+        }
+        if self.cache_creation_1h_input_tokens > self.cache_creation_input_tokens {
+            self.cache_creation_1h_input_tokens = self.cache_creation_input_tokens;
+            self.reconciled = true;
         }
         self
     }
@@ -102,6 +147,18 @@ impl Usage {
             .cache_creation_input_tokens
             .saturating_add(other.cache_creation_input_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(other.reasoning_tokens);
+        self.cache_creation_1h_input_tokens = self
+            .cache_creation_1h_input_tokens
+            .saturating_add(other.cache_creation_1h_input_tokens);
+        self.web_search_calls = self.web_search_calls.saturating_add(other.web_search_calls);
+        self.web_fetch_calls = self.web_fetch_calls.saturating_add(other.web_fetch_calls);
+        self.file_search_calls = self
+            .file_search_calls
+            .saturating_add(other.file_search_calls);
+        self.code_interpreter_containers = self
+            .code_interpreter_containers
+            .saturating_add(other.code_interpreter_containers);
+        self.reconciled |= other.reconciled;
     }
 }
 
@@ -117,6 +174,12 @@ impl TryFrom<pb::Usage> for Usage {
             cached_input_tokens: wire.cached_input_tokens,
             cache_creation_input_tokens: wire.cache_creation_input_tokens,
             reasoning_tokens: wire.reasoning_tokens,
+            cache_creation_1h_input_tokens: wire.cache_creation_1h_input_tokens,
+            web_search_calls: wire.web_search_calls,
+            web_fetch_calls: wire.web_fetch_calls,
+            file_search_calls: wire.file_search_calls,
+            code_interpreter_containers: wire.code_interpreter_containers,
+            reconciled: wire.reconciled,
         };
         usage.validate()?;
         if wire.total_tokens != 0 && wire.total_tokens != usage.total_tokens() {
@@ -142,6 +205,12 @@ impl From<Usage> for pb::Usage {
             cache_creation_input_tokens: usage.cache_creation_input_tokens,
             reasoning_tokens: usage.reasoning_tokens,
             total_tokens: usage.total_tokens(),
+            cache_creation_1h_input_tokens: usage.cache_creation_1h_input_tokens,
+            web_search_calls: usage.web_search_calls,
+            web_fetch_calls: usage.web_fetch_calls,
+            file_search_calls: usage.file_search_calls,
+            code_interpreter_containers: usage.code_interpreter_containers,
+            reconciled: usage.reconciled,
         }
     }
 }
@@ -165,6 +234,7 @@ mod tests {
             cache_creation_input_tokens: creation,
             reasoning_tokens: reasoning,
             total_tokens: total,
+            ..Default::default()
         }
     }
 
@@ -176,19 +246,46 @@ mod tests {
     }
 
     #[test]
-    fn reconciles_subsets_counted_apart() {
+    fn reasoning_beside_the_completion_is_added_when_the_total_says_so() {
         let apart = Usage {
             input_tokens: 100,
             output_tokens: 10,
             reasoning_tokens: 11,
             ..Usage::default()
         };
-        let reconciled = apart.reconciled();
+        for total in [Some(121), None] {
+            let reconciled = apart.reconciled(total);
+            assert_eq!(
+                (reconciled.output_tokens, reconciled.reasoning_tokens),
+                (21, 11),
+                "total {total:?}"
+            );
+            assert!(reconciled.reconciled);
+            assert!(reconciled.validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn reasoning_the_total_does_not_cover_is_never_billed() {
+        // OpenRouter: prompt 43, completion 10, reasoning 11, total 53 = 43 + 10. The provider
+        // billed 10 output tokens; reasoning cannot be more than those.
+        let inside = Usage {
+            input_tokens: 43,
+            output_tokens: 10,
+            reasoning_tokens: 11,
+            ..Usage::default()
+        };
+        let reconciled = inside.reconciled(Some(53));
         assert_eq!(
             (reconciled.output_tokens, reconciled.reasoning_tokens),
-            (21, 11)
+            (10, 10)
         );
-        assert!(reconciled.validate().is_ok());
+        assert_eq!(reconciled.total_tokens(), 53);
+        assert!(reconciled.reconciled);
+    }
+
+    #[test]
+    fn figures_that_fit_are_left_alone() {
         let fine = Usage {
             input_tokens: 100,
             output_tokens: 50,
@@ -196,7 +293,9 @@ mod tests {
             reasoning_tokens: 20,
             ..Usage::default()
         };
-        assert_eq!(fine.reconciled(), fine);
+        assert_eq!(fine.reconciled(Some(150)), fine);
+        assert_eq!(fine.reconciled(None), fine);
+        assert!(!fine.reconciled(None).reconciled);
     }
 
     #[test]

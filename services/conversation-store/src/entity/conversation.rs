@@ -23,6 +23,11 @@ pub struct Model {
     pub cached_input_tokens: i64,
     pub cache_creation_input_tokens: i64,
     pub reasoning_tokens: i64,
+    pub cache_creation_1h_input_tokens: i64,
+    pub web_search_calls: i64,
+    pub web_fetch_calls: i64,
+    pub file_search_calls: i64,
+    pub code_interpreter_containers: i64,
     pub unpriced_turns: i32,
     /// Sum of provider-reported costs, exact decimal text.
     pub provider_cost_total: Option<String>,

@@ -20,6 +20,14 @@ pub struct Model {
     pub effective_until: Option<ChronoDateTimeUtc>,
     pub source: String,
     pub import_id: Option<i64>,
+    pub cache_creation_1h_per_mtok: Option<String>,
+    pub web_search_per_call: Option<String>,
+    pub web_fetch_per_call: Option<String>,
+    pub file_search_per_call: Option<String>,
+    pub code_interpreter_per_container: Option<String>,
+    pub service_tier: Option<String>,
+    pub above_input_tokens: Option<i64>,
+    pub checked_on: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

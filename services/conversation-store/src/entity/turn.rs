@@ -54,6 +54,12 @@ pub struct Model {
     pub cache_creation_input_tokens: i64,
     pub reasoning_tokens: i64,
     pub total_tokens: i64,
+    pub cache_creation_1h_input_tokens: i64,
+    pub web_search_calls: i64,
+    pub web_fetch_calls: i64,
+    pub file_search_calls: i64,
+    pub code_interpreter_containers: i64,
+    pub usage_reconciled: bool,
     /// The turn's usage is not known (an interrupted completion); the counts are zeros.
     pub usage_unknown: bool,
     /// Whether a catalogue price applied; when not, `unpriced_reason` says why.

@@ -40,12 +40,8 @@ pub fn platform(row: &platform::Model) -> pb::Platform {
 
 fn usage(row: &TurnUsage) -> common::Usage {
     common::Usage {
-        input_tokens: unsigned(row.input_tokens),
-        output_tokens: unsigned(row.output_tokens),
-        cached_input_tokens: unsigned(row.cached_input_tokens),
-        cache_creation_input_tokens: unsigned(row.cache_creation_input_tokens),
-        reasoning_tokens: unsigned(row.reasoning_tokens),
         total_tokens: unsigned(row.total_tokens),
+        ..row.counts().into()
     }
 }
 
@@ -78,6 +74,11 @@ pub fn turn_cost(row: &TurnUsage) -> Result<pb::TurnCost, StoreError> {
         cache_creation: class(|b| b.cache_creation),
         output: class(|b| b.output),
         reasoning: class(|b| b.reasoning),
+        cache_creation_1h: class(|b| b.cache_creation_1h),
+        web_search: class(|b| b.web_search),
+        web_fetch: class(|b| b.web_fetch),
+        file_search: class(|b| b.file_search),
+        code_interpreter: class(|b| b.code_interpreter),
         price_id: row.price_id.unwrap_or(0),
         unpriced_reason: row.unpriced_reason.clone().unwrap_or_default(),
     })
@@ -168,6 +169,12 @@ pub fn conversation(view: ConversationView) -> Result<pb::Conversation, StoreErr
         cache_creation_input_tokens: unsigned(row.cache_creation_input_tokens),
         reasoning_tokens: unsigned(row.reasoning_tokens),
         total_tokens: unsigned(row.input_tokens.saturating_add(row.output_tokens)),
+        cache_creation_1h_input_tokens: unsigned(row.cache_creation_1h_input_tokens),
+        web_search_calls: unsigned(row.web_search_calls),
+        web_fetch_calls: unsigned(row.web_fetch_calls),
+        file_search_calls: unsigned(row.file_search_calls),
+        code_interpreter_containers: unsigned(row.code_interpreter_containers),
+        reconciled: false,
     };
     Ok(pb::Conversation {
         id: row.id.clone(),
@@ -224,6 +231,8 @@ pub fn cost_group(group: CostGroup) -> pb::CostGroup {
         unpriced_turns: group.unpriced_turns,
         provider_cost: decimal_text(group.provider_cost),
         unknown_usage_turns: group.unknown_usage_turns,
+        compared_turns: group.compared_turns,
+        provider_cost_difference: decimal_text(group.provider_cost_difference),
     }
 }
 

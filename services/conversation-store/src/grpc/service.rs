@@ -268,6 +268,27 @@ fn price_entry(wire: pb::Price) -> Result<PriceEntry, StoreError> {
         )?,
         output_per_mtok: convert::price_decimal(&wire.output_per_mtok, "price.output_per_mtok")?,
         reasoning_per_mtok: optional(wire.reasoning_per_mtok, "price.reasoning_per_mtok")?,
+        cache_creation_1h_per_mtok: optional(
+            wire.cache_creation_1h_per_mtok,
+            "price.cache_creation_1h_per_mtok",
+        )?,
+        web_search_per_call: optional(wire.web_search_per_call, "price.web_search_per_call")?,
+        web_fetch_per_call: optional(wire.web_fetch_per_call, "price.web_fetch_per_call")?,
+        file_search_per_call: optional(wire.file_search_per_call, "price.file_search_per_call")?,
+        code_interpreter_per_container: optional(
+            wire.code_interpreter_per_container,
+            "price.code_interpreter_per_container",
+        )?,
+        service_tier: Some(wire.service_tier.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()),
+        above_input_tokens: Some(wire.above_input_tokens).filter(|&t| t > 0),
+        checked_on: Some(wire.checked_on.trim())
+            .filter(|date| !date.is_empty())
+            .map(|date| {
+                chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
+                    StoreError::invalid("price.checked_on", "is not a YYYY-MM-DD date")
+                })
+            })
+            .transpose()?,
         effective_from: match wire.effective_from {
             Some(ts) => timestamp_from_proto(&ts, "price.effective_from")?,
             None => Utc::now(),

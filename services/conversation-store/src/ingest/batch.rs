@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
+use colloquy_records::PROVIDER_COST_CURRENCY;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::classify::Classified;
@@ -144,8 +145,14 @@ impl Writer {
         // Counted once committed, so a batch retried record by record is not counted twice.
         self.metrics.batch(jobs.len());
         for (index, model, currency, total) in priced {
-            let platform = &jobs[index].record.platform.name;
+            let record = &jobs[index].record;
+            let platform = &record.platform.name;
             self.metrics.cost(platform, &model, &currency, total);
+            if let Some(reported) = record.summary.provider_cost
+                && currency == PROVIDER_COST_CURRENCY
+            {
+                self.metrics.compare_cost(platform, &model, total, reported);
+            }
         }
         Ok(batch.settle(jobs))
     }

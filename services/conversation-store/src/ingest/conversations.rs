@@ -140,6 +140,21 @@ impl ConversationTotals {
         row.reasoning_tokens = row
             .reasoning_tokens
             .saturating_add(tokens(u.reasoning_tokens));
+        row.cache_creation_1h_input_tokens = row
+            .cache_creation_1h_input_tokens
+            .saturating_add(tokens(u.cache_creation_1h_input_tokens));
+        row.web_search_calls = row
+            .web_search_calls
+            .saturating_add(tokens(u.web_search_calls));
+        row.web_fetch_calls = row
+            .web_fetch_calls
+            .saturating_add(tokens(u.web_fetch_calls));
+        row.file_search_calls = row
+            .file_search_calls
+            .saturating_add(tokens(u.file_search_calls));
+        row.code_interpreter_containers = row
+            .code_interpreter_containers
+            .saturating_add(tokens(u.code_interpreter_containers));
         row.last_status = record.summary.status.as_str().to_string();
         row.updated_at = row.updated_at.max(recorded_at);
         if let Some(continuation) = &record.summary.identifiers.continuation_id
@@ -192,6 +207,11 @@ fn new_conversation(
         cached_input_tokens: Set(0),
         cache_creation_input_tokens: Set(0),
         reasoning_tokens: Set(0),
+        cache_creation_1h_input_tokens: Set(0),
+        web_search_calls: Set(0),
+        web_fetch_calls: Set(0),
+        file_search_calls: Set(0),
+        code_interpreter_containers: Set(0),
         unpriced_turns: Set(0),
         provider_cost_total: Set(None),
         unknown_usage_turns: Set(0),

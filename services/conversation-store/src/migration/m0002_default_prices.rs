@@ -2,11 +2,9 @@
 //! OpenRouter models. Later catalogue changes arrive as imports or new migrations, never as
 //! edits of these rows.
 
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait};
 use sea_orm_migration::prelude::*;
 
-use crate::entity::price;
-use crate::prices::price_to_active_model;
+use super::seed;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -15,13 +13,21 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        if price::Entity::find().count(db).await? > 0 {
+        if !seed::select(db, &["id"], Condition::all())
+            .await?
+            .is_empty()
+        {
             return Ok(());
         }
         let entries = colloquy_pricing::default_catalogue()
             .map_err(|e| DbErr::Custom(format!("built-in price catalogue: {e}")))?;
-        for entry in &entries {
-            price_to_active_model(entry, None).insert(db).await?;
+        // Standard rows only: rows for a service tier or a long prompt need the columns of
+        // m0007, which adds them.
+        for entry in entries
+            .iter()
+            .filter(|e| e.service_tier.is_none() && e.above_input_tokens.is_none())
+        {
+            seed::insert_base_price(db, entry).await?;
         }
         Ok(())
     }

@@ -2,11 +2,9 @@
 //! table): each gets its built-in rows where the database holds none for it. A model already
 //! priced, by an import or an operator, keeps its rows.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use sea_orm_migration::prelude::*;
 
-use crate::entity::price;
-use crate::prices::price_to_active_model;
+use super::seed;
 
 /// The models this migration adds, as `(provider, model)`.
 const ADDED: &[(&str, &str)] = &[("openrouter", "x-ai/grok-4")];
@@ -21,19 +19,19 @@ impl MigrationTrait for Migration {
         let entries = colloquy_pricing::default_catalogue()
             .map_err(|e| DbErr::Custom(format!("built-in price catalogue: {e}")))?;
         for &(provider, model) in ADDED {
-            let priced = price::Entity::find()
-                .filter(price::Column::Provider.eq(provider))
-                .filter(price::Column::Model.eq(model))
-                .count(db)
-                .await?;
-            if priced > 0 {
+            let rows = Condition::all()
+                .add(Expr::col(Alias::new("provider")).eq(provider))
+                .add(Expr::col(Alias::new("model")).eq(model));
+            if !seed::select(db, &["id"], rows).await?.is_empty() {
                 continue;
             }
-            for entry in entries
-                .iter()
-                .filter(|e| e.provider == provider && e.model == model)
-            {
-                price_to_active_model(entry, None).insert(db).await?;
+            for entry in entries.iter().filter(|e| {
+                e.provider == provider
+                    && e.model == model
+                    && e.service_tier.is_none()
+                    && e.above_input_tokens.is_none()
+            }) {
+                seed::insert_base_price(db, entry).await?;
             }
         }
         Ok(())

@@ -9,6 +9,8 @@ mod m0003_unknown_usage_and_cut_content;
 mod m0004_one_row_per_turn;
 mod m0005_provider_error_codes;
 mod m0006_catalogue_additions;
+mod m0007_billed_calls_and_price_conditions;
+mod seed;
 
 pub struct Migrator;
 
@@ -22,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_one_row_per_turn::Migration),
             Box::new(m0005_provider_error_codes::Migration),
             Box::new(m0006_catalogue_additions::Migration),
+            Box::new(m0007_billed_calls_and_price_conditions::Migration),
         ]
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use colloquy_pricing::{CostBreakdown, PriceCatalogue, TokenCounts, compute_cost};
+use colloquy_pricing::{CostBreakdown, PriceCatalogue, PriceConditions, TokenCounts, compute_cost};
 use colloquy_records::{CompletionRecord, ProviderKind, Usage};
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder};
 
@@ -25,7 +25,8 @@ pub enum TurnPricing {
     Priced {
         price_id: i64,
         model: String,
-        cost: CostBreakdown,
+        /// Boxed: the breakdown is large beside the unpriced variant.
+        cost: Box<CostBreakdown>,
     },
     Unpriced {
         reason: String,
@@ -96,6 +97,7 @@ impl PriceBook {
         self.price(
             record.platform.kind,
             record.answering_model(),
+            record.summary.identifiers.service_tier.as_deref(),
             &record.summary.usage,
             record.summary.timing.started_at,
         )
@@ -107,21 +109,27 @@ impl PriceBook {
         &self,
         kind: ProviderKind,
         model: &str,
+        service_tier: Option<&str>,
         usage: &Usage,
         at: DateTime<Utc>,
     ) -> TurnPricing {
         let snapshot = self.snapshot();
-        let index = match snapshot
-            .catalogue
-            .lookup_index(kind.price_provider(), model, at)
-        {
-            Ok(index) => index,
-            Err(no_price) => {
-                return TurnPricing::Unpriced {
-                    reason: no_price.to_string(),
-                };
-            }
+        let conditions = PriceConditions {
+            service_tier,
+            input_tokens: usage.input_tokens,
         };
+        let index =
+            match snapshot
+                .catalogue
+                .lookup_index_for(kind.price_provider(), model, at, conditions)
+            {
+                Ok(index) => index,
+                Err(no_price) => {
+                    return TurnPricing::Unpriced {
+                        reason: no_price.to_string(),
+                    };
+                }
+            };
         let entry = &snapshot.catalogue.entries()[index];
         let counts = TokenCounts {
             input_tokens: usage.input_tokens,
@@ -129,12 +137,17 @@ impl PriceBook {
             cached_input_tokens: usage.cached_input_tokens,
             cache_creation_input_tokens: usage.cache_creation_input_tokens,
             reasoning_tokens: usage.reasoning_tokens,
+            cache_creation_1h_input_tokens: usage.cache_creation_1h_input_tokens,
+            web_search_calls: usage.web_search_calls,
+            web_fetch_calls: usage.web_fetch_calls,
+            file_search_calls: usage.file_search_calls,
+            code_interpreter_containers: usage.code_interpreter_containers,
         };
         match compute_cost(&counts, entry) {
             Ok(cost) => TurnPricing::Priced {
                 price_id: snapshot.ids[index],
                 model: entry.model.clone(),
-                cost,
+                cost: Box::new(cost),
             },
             Err(error) => TurnPricing::Unpriced {
                 reason: format!("cost of {model} could not be computed: {error}"),

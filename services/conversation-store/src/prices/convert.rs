@@ -31,6 +31,16 @@ pub fn price_to_active_model(entry: &PriceEntry, import_id: Option<i64>) -> pric
         effective_until: Set(entry.effective_until),
         source: Set(entry.source.clone()),
         import_id: Set(import_id),
+        cache_creation_1h_per_mtok: Set(entry.cache_creation_1h_per_mtok.map(decimal_text)),
+        web_search_per_call: Set(entry.web_search_per_call.map(decimal_text)),
+        web_fetch_per_call: Set(entry.web_fetch_per_call.map(decimal_text)),
+        file_search_per_call: Set(entry.file_search_per_call.map(decimal_text)),
+        code_interpreter_per_container: Set(entry.code_interpreter_per_container.map(decimal_text)),
+        service_tier: Set(entry.service_tier.clone()),
+        above_input_tokens: Set(entry
+            .above_input_tokens
+            .map(|threshold| i64::try_from(threshold).unwrap_or(i64::MAX))),
+        checked_on: Set(entry.checked_on.map(|date| date.to_string())),
     }
 }
 
@@ -50,9 +60,36 @@ pub fn price_from_model(row: &price::Model) -> Result<PriceEntry, String> {
         cache_creation_per_mtok: optional(&row.cache_creation_per_mtok, "cache_creation_per_mtok")?,
         output_per_mtok: parse(&row.output_per_mtok, "output_per_mtok", row.id)?,
         reasoning_per_mtok: optional(&row.reasoning_per_mtok, "reasoning_per_mtok")?,
+        cache_creation_1h_per_mtok: optional(
+            &row.cache_creation_1h_per_mtok,
+            "cache_creation_1h_per_mtok",
+        )?,
+        web_search_per_call: optional(&row.web_search_per_call, "web_search_per_call")?,
+        web_fetch_per_call: optional(&row.web_fetch_per_call, "web_fetch_per_call")?,
+        file_search_per_call: optional(&row.file_search_per_call, "file_search_per_call")?,
+        code_interpreter_per_container: optional(
+            &row.code_interpreter_per_container,
+            "code_interpreter_per_container",
+        )?,
+        service_tier: row.service_tier.clone(),
+        above_input_tokens: row
+            .above_input_tokens
+            .map(|threshold| u64::try_from(threshold).unwrap_or(0)),
         effective_from: row.effective_from,
         effective_until: row.effective_until,
         source: row.source.clone(),
+        checked_on: row
+            .checked_on
+            .as_deref()
+            .map(|date| {
+                date.parse().map_err(|_| {
+                    format!(
+                        "prices.checked_on of row {} is not a date: {date:?}",
+                        row.id
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -71,5 +108,16 @@ pub fn price_to_proto(row: &price::Model) -> pb::Price {
         effective_until: row.effective_until.map(timestamp_to_proto),
         source: row.source.clone(),
         import_id: row.import_id.unwrap_or(0),
+        cache_creation_1h_per_mtok: row.cache_creation_1h_per_mtok.clone(),
+        web_search_per_call: row.web_search_per_call.clone(),
+        web_fetch_per_call: row.web_fetch_per_call.clone(),
+        file_search_per_call: row.file_search_per_call.clone(),
+        code_interpreter_per_container: row.code_interpreter_per_container.clone(),
+        service_tier: row.service_tier.clone().unwrap_or_default(),
+        above_input_tokens: row
+            .above_input_tokens
+            .and_then(|threshold| u64::try_from(threshold).ok())
+            .unwrap_or(0),
+        checked_on: row.checked_on.clone().unwrap_or_default(),
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use colloquy_records::Usage;
+use colloquy_records::{PROVIDER_COST_CURRENCY, Usage};
 use rust_decimal::Decimal;
 use sea_orm::DatabaseConnection;
 
@@ -43,6 +43,10 @@ pub struct CostGroup {
     pub unpriced_turns: u64,
     pub provider_cost: Decimal,
     pub unknown_usage_turns: u64,
+    /// Turns with a computed cost and a provider-reported one in the same currency.
+    pub compared_turns: u64,
+    /// Over `compared_turns`: computed minus reported.
+    pub provider_cost_difference: Decimal,
 }
 
 const SCAN_PAGE: u64 = 1000;
@@ -87,13 +91,7 @@ pub async fn summarize_costs(
             if row.usage_unknown {
                 group.unknown_usage_turns += 1;
             }
-            group.usage.accumulate(&Usage {
-                input_tokens: row.input_tokens.max(0) as u64,
-                output_tokens: row.output_tokens.max(0) as u64,
-                cached_input_tokens: row.cached_input_tokens.max(0) as u64,
-                cache_creation_input_tokens: row.cache_creation_input_tokens.max(0) as u64,
-                reasoning_tokens: row.reasoning_tokens.max(0) as u64,
-            });
+            group.usage.accumulate(&row.counts());
             if row.priced {
                 let (Some(currency), Some(total)) = (&row.cost_currency, &row.cost_total) else {
                     return Err(StoreError::Corrupt(format!(
@@ -106,6 +104,18 @@ pub async fn summarize_costs(
                 *sum = sum
                     .checked_add(amount)
                     .ok_or_else(|| StoreError::Corrupt("cost sum overflows".into()))?;
+                if let Some(reported) = row.provider_cost.as_deref()
+                    && currency == PROVIDER_COST_CURRENCY
+                {
+                    let reported = parse_decimal(reported, "turns.provider_cost")?;
+                    group.compared_turns += 1;
+                    group.provider_cost_difference = amount
+                        .checked_sub(reported)
+                        .and_then(|difference| {
+                            group.provider_cost_difference.checked_add(difference)
+                        })
+                        .ok_or_else(|| StoreError::Corrupt("cost difference overflows".into()))?;
+                }
             } else {
                 group.unpriced_turns += 1;
             }

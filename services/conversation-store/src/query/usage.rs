@@ -39,6 +39,12 @@ pub struct TurnUsage {
     pub cache_creation_input_tokens: i64,
     pub reasoning_tokens: i64,
     pub total_tokens: i64,
+    pub cache_creation_1h_input_tokens: i64,
+    pub web_search_calls: i64,
+    pub web_fetch_calls: i64,
+    pub file_search_calls: i64,
+    pub code_interpreter_containers: i64,
+    pub usage_reconciled: bool,
     pub usage_unknown: bool,
     pub priced: bool,
     pub price_id: Option<i64>,
@@ -65,6 +71,12 @@ impl From<&turn::Model> for TurnUsage {
             cache_creation_input_tokens: turn.cache_creation_input_tokens,
             reasoning_tokens: turn.reasoning_tokens,
             total_tokens: turn.total_tokens,
+            cache_creation_1h_input_tokens: turn.cache_creation_1h_input_tokens,
+            web_search_calls: turn.web_search_calls,
+            web_fetch_calls: turn.web_fetch_calls,
+            file_search_calls: turn.file_search_calls,
+            code_interpreter_containers: turn.code_interpreter_containers,
+            usage_reconciled: turn.usage_reconciled,
             usage_unknown: turn.usage_unknown,
             priced: turn.priced,
             price_id: turn.price_id,
@@ -73,6 +85,26 @@ impl From<&turn::Model> for TurnUsage {
             cost_breakdown: turn.cost_breakdown.clone(),
             unpriced_reason: turn.unpriced_reason.clone(),
             provider_cost: turn.provider_cost.clone(),
+        }
+    }
+}
+
+impl TurnUsage {
+    /// The turn's counts, as the contract's usage.
+    pub fn counts(&self) -> colloquy_records::Usage {
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        colloquy_records::Usage {
+            input_tokens: count(self.input_tokens),
+            output_tokens: count(self.output_tokens),
+            cached_input_tokens: count(self.cached_input_tokens),
+            cache_creation_input_tokens: count(self.cache_creation_input_tokens),
+            reasoning_tokens: count(self.reasoning_tokens),
+            cache_creation_1h_input_tokens: count(self.cache_creation_1h_input_tokens),
+            web_search_calls: count(self.web_search_calls),
+            web_fetch_calls: count(self.web_fetch_calls),
+            file_search_calls: count(self.file_search_calls),
+            code_interpreter_containers: count(self.code_interpreter_containers),
+            reconciled: self.usage_reconciled,
         }
     }
 }
@@ -133,6 +165,12 @@ pub async fn list_usage(
             T::CacheCreationInputTokens,
             T::ReasoningTokens,
             T::TotalTokens,
+            T::CacheCreation1hInputTokens,
+            T::WebSearchCalls,
+            T::WebFetchCalls,
+            T::FileSearchCalls,
+            T::CodeInterpreterContainers,
+            T::UsageReconciled,
             T::UsageUnknown,
             T::Priced,
             T::PriceId,

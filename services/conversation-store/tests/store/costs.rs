@@ -196,3 +196,41 @@ on_both_databases!(
     refused_record_totals,
     a_record_refused_for_its_totals_leaves_the_conversation_as_it_was
 );
+
+/// Where the provider reported its own cost, the summary compares the ledger's computed cost
+/// with it, over exactly the turns that have both.
+async fn summaries_compare_computed_and_reported_costs(mut store: TestStore) {
+    let conversation = new_conversation_id();
+    // One million gpt-4o input tokens: 2.5 USD by the catalogue.
+    for reported in [Some("2.5"), Some("2.4"), None] {
+        let mut record = record(&conversation, usage(1_000_000, 0, 0, 0, 0));
+        let summary = summary_mut(&mut record);
+        summary.provider_cost = reported.map(Into::into);
+        summary.provider_cost_currency = if reported.is_some() { "USD" } else { "" }.into();
+        store
+            .client
+            .record_completion(record)
+            .await
+            .expect("recorded");
+    }
+    let summary = store
+        .client
+        .summarize_costs(pb::SummarizeCostsRequest {
+            start_time: Some(timestamp(now_seconds() - 60)),
+            end_time: Some(timestamp(now_seconds() + 60)),
+            ..Default::default()
+        })
+        .await
+        .expect("costs")
+        .into_inner();
+    let group = &summary.groups[0];
+    assert_eq!(group.turns, 3);
+    assert_eq!(group.cost[0].amount, "7.5");
+    assert_eq!(group.provider_cost, "4.9");
+    assert_eq!(group.compared_turns, 2);
+    assert_eq!(group.provider_cost_difference, "0.1");
+}
+on_both_databases!(
+    provider_cost_drift,
+    summaries_compare_computed_and_reported_costs
+);

@@ -117,6 +117,7 @@ pub fn usage(input: u64, output: u64, cached: u64, creation: u64, reasoning: u64
         cache_creation_input_tokens: creation,
         reasoning_tokens: reasoning,
         total_tokens: input + output,
+        ..Default::default()
     }
 }
 

@@ -174,6 +174,7 @@ async fn catalogue_additions_reach_seeded_databases(backend: Backend) {
     Migrator::up(&db, Some(5))
         .await
         .expect("schema before the additions");
+    // `Some(n)` applies n more migrations.
     // As seeded before the catalogue had the model.
     db.execute_unprepared("DELETE FROM prices WHERE model = 'x-ai/grok-4'")
         .await
@@ -193,7 +194,7 @@ async fn catalogue_additions_reach_seeded_databases(backend: Backend) {
         }
     };
     let before = count(&db, "SELECT COUNT(*) FROM prices").await;
-    Migrator::up(&db, None).await.expect("upgrade");
+    Migrator::up(&db, Some(1)).await.expect("upgrade");
     assert_eq!(
         count(
             &db,
@@ -205,6 +206,111 @@ async fn catalogue_additions_reach_seeded_databases(backend: Backend) {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM prices").await, before + 1);
     db.close().await.expect("close");
     database.remove();
+}
+
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("count")
+}
+
+/// A database seeded before prices had fees, cache lifetimes, tiers and long-context rates
+/// gets the built-in figures on its seeded rows and the built-in tier and long-context rows
+/// for every model its seeded row still prices; a model an operator re-priced keeps only the
+/// operator's rows. A new database ends up with the built-in catalogue, row for row.
+async fn billing_figures_reach_seeded_databases(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut database = TestDatabase::create(backend, dir.path(), "colloquy_billing_prices").await;
+    let db = Database::connect(&database.url).await.expect("connect");
+    Migrator::up(&db, Some(6))
+        .await
+        .expect("schema before billing figures");
+    // An operator re-priced gpt-5-mini.
+    db.execute_unprepared(
+        "UPDATE prices SET input_per_mtok = '0.3', source = 'operator' WHERE model = 'gpt-5-mini'",
+    )
+    .await
+    .expect("update");
+    Migrator::up(&db, None).await.expect("upgrade");
+
+    let one = |sql: &'static str| count(&db, sql);
+    assert_eq!(
+        one("SELECT COUNT(*) FROM prices WHERE provider = 'anthropic' AND model = 'claude-sonnet-4-5' \
+             AND above_input_tokens IS NULL AND cache_creation_1h_per_mtok = '6' \
+             AND web_search_per_call = '0.01' AND web_fetch_per_call = '0'")
+        .await,
+        1,
+        "the seeded row has the one-hour price and the fees"
+    );
+    assert_eq!(
+        one("SELECT COUNT(*) FROM prices WHERE model = 'claude-sonnet-4-5' AND above_input_tokens = 200000 AND input_per_mtok = '6'")
+            .await,
+        1,
+        "the long-context row"
+    );
+    assert_eq!(
+        one("SELECT COUNT(*) FROM prices WHERE model = 'gpt-5' AND service_tier = 'flex' AND input_per_mtok = '0.625'")
+            .await,
+        1,
+        "the flex row"
+    );
+    assert_eq!(
+        one("SELECT COUNT(*) FROM prices WHERE model = 'gpt-5-mini'").await,
+        1,
+        "the operator's price stands alone"
+    );
+    assert_eq!(
+        one(
+            "SELECT COUNT(*) FROM prices WHERE model = 'gpt-5-mini' AND web_search_per_call IS NULL"
+        )
+        .await,
+        1,
+        "the operator's row is not given built-in fees"
+    );
+    db.close().await.expect("close");
+    database.remove();
+
+    let fresh_dir = tempfile::tempdir().expect("temp dir");
+    let mut fresh = TestDatabase::create(backend, fresh_dir.path(), "colloquy_fresh_prices").await;
+    let db = Database::connect(&fresh.url).await.expect("connect");
+    Migrator::up(&db, None).await.expect("migrate");
+    let catalogue = colloquy_pricing::default_catalogue().expect("catalogue");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM prices").await,
+        catalogue.len() as i64
+    );
+    let conditional = catalogue
+        .iter()
+        .filter(|e| e.service_tier.is_some() || e.above_input_tokens.is_some())
+        .count();
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM prices WHERE service_tier IS NOT NULL OR above_input_tokens IS NOT NULL"
+        )
+        .await,
+        conditional as i64
+    );
+    db.close().await.expect("close");
+    fresh.remove();
+}
+
+mod billing_figures {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::billing_figures_reach_seeded_databases(super::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::billing_figures_reach_seeded_databases(super::Backend::Postgres).await;
+    }
 }
 
 mod catalogue_additions {

@@ -150,17 +150,21 @@ fn check_answer(case: &Case, text: &str, reasoning: &str, summary: &common::Comp
             count(&want["input_tokens"])
         };
         assert_eq!(usage.input_tokens, input, "{name}: input tokens");
-        // Reasoning tokens reported beside the completion tokens are added to them, so that
-        // output always includes reasoning (`Usage::reconciled`).
-        let (output, reasoning) = (
+        // Reasoning tokens above the completion tokens were counted beside them, and are added,
+        // unless the provider's own total says the completion tokens were the whole output:
+        // then reasoning is cut to them (`Usage::reconciled`), and the turn says so.
+        let (output, reported_reasoning) = (
             count(&want["output_tokens"]),
             count(&want["reasoning_tokens"]),
         );
-        let output = if reasoning > output {
-            output + reasoning
-        } else {
-            output
+        let contradictory = reported_reasoning > output;
+        let total = want["total_tokens"].as_u64();
+        let (output, reasoning) = match (contradictory, total) {
+            (true, Some(total)) if total == input + output => (output, output),
+            (true, _) => (output + reported_reasoning, reported_reasoning),
+            (false, _) => (output, reported_reasoning),
         };
+        assert_eq!(usage.reconciled, contradictory, "{name}: reconciled flag");
         assert_eq!(usage.output_tokens, output, "{name}: output tokens");
         assert_eq!(
             usage.cached_input_tokens, cached,
@@ -171,8 +175,7 @@ fn check_answer(case: &Case, text: &str, reasoning: &str, summary: &common::Comp
             "{name}: cache creation tokens"
         );
         assert_eq!(
-            usage.reasoning_tokens,
-            count(&want["reasoning_tokens"]),
+            usage.reasoning_tokens, reasoning,
             "{name}: reasoning tokens"
         );
         assert_eq!(
@@ -181,6 +184,7 @@ fn check_answer(case: &Case, text: &str, reasoning: &str, summary: &common::Comp
             "{name}: total tokens"
         );
     }
+    check_billed_calls(case, &usage);
     let error = &expect["error"];
     if error.is_object() {
         assert_eq!(
@@ -208,6 +212,38 @@ fn check_answer(case: &Case, text: &str, reasoning: &str, summary: &common::Comp
             "{name}"
         );
     }
+}
+
+/// One-hour cache writes and server-side tool calls, as the expectations name them.
+fn check_billed_calls(case: &Case, usage: &common::Usage) {
+    let expect = &case.expect;
+    let field = |names: &[&str]| names.iter().find_map(|n| expect[*n].as_u64()).unwrap_or(0);
+    let name = &case.name;
+    assert_eq!(
+        usage.cache_creation_1h_input_tokens,
+        field(&["cache_creation_1h_tokens"]),
+        "{name}: one-hour cache writes"
+    );
+    assert_eq!(
+        usage.web_search_calls,
+        field(&["web_search_requests", "web_search_calls"]),
+        "{name}: web searches"
+    );
+    assert_eq!(
+        usage.web_fetch_calls,
+        field(&["web_fetch_requests"]),
+        "{name}: web fetches"
+    );
+    assert_eq!(
+        usage.file_search_calls,
+        field(&["file_search_calls"]),
+        "{name}: file searches"
+    );
+    assert_eq!(
+        usage.code_interpreter_containers,
+        field(&["code_interpreter_containers"]),
+        "{name}: code interpreter containers"
+    );
 }
 
 /// Checks the status returned for a fixture that answered an HTTP error.
@@ -310,4 +346,50 @@ async fn json_fixtures_replay_through_complete() {
         replayed += 1;
     }
     assert!(replayed >= 10, "{replayed} fixtures replayed");
+}
+
+/// Every fixture whose expectations name its `ledger` cost, streamed through the gateway into
+/// the store: the turn holds the billed quantities and exactly the cost computed by hand from
+/// the provider's published prices.
+#[tokio::test]
+async fn billed_fixtures_reach_the_ledger_at_their_hand_computed_cost() {
+    let app = spawn_app().await;
+    let mut checked = 0;
+    for case in cases()
+        .into_iter()
+        .filter(|c| c.expect["ledger"].is_object())
+    {
+        let name = &case.name;
+        let collected = if case.is_stream {
+            app.stream(case.request())
+                .await
+                .unwrap_or_else(|s| panic!("{name}: {s:?}"))
+        } else {
+            panic!("{name}: ledger cases are streams");
+        };
+        let conversation = app
+            .wait_for_turns(&collected.started.conversation_id, 1)
+            .await;
+        let turn = conversation.turns.last().expect("the turn");
+        let summary = turn.summary.as_ref().expect("turn summary");
+        let stored = summary.usage.unwrap_or_default();
+        assert_eq!(
+            stored,
+            usage(&collected.summary),
+            "{name}: the store keeps the usage the caller was told"
+        );
+        check_billed_calls(&case, &stored);
+        let cost = turn.cost.as_ref().expect("turn cost");
+        assert!(cost.priced, "{name}: unpriced: {}", cost.unpriced_reason);
+        let want = case.expect["ledger"]["cost"].as_str().expect("ledger.cost");
+        let total = cost.total.as_ref().expect("cost total");
+        assert_eq!(
+            (total.amount.as_str(), total.currency.as_str()),
+            (want, "USD"),
+            "{name}: {}",
+            case.expect["ledger"]["how"]
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked} ledger cases");
 }

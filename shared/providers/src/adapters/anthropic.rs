@@ -69,6 +69,12 @@ impl Anthropic {
         if let Some(iterations) = &new.iterations {
             old.iterations = Some(iterations.clone());
         }
+        if new.cache_creation.is_some() {
+            old.cache_creation = new.cache_creation;
+        }
+        if new.server_tool_use.is_some() {
+            old.server_tool_use = new.server_tool_use;
+        }
         let tier = new.service_tier.as_deref();
         set_once(&mut self.outcome.identifiers.service_tier, tier);
         self.outcome.usage = self.usage.normalised();
@@ -274,6 +280,10 @@ struct WireUsage {
     service_tier: Option<String>,
     /// Each pass of a request that ran in several (`compaction`, `message`, …).
     iterations: Option<Vec<Iteration>>,
+    /// The cache writes by lifetime; sent in `message_start`, not in `message_delta`.
+    cache_creation: Option<CacheCreation>,
+    /// Server tools Anthropic ran, billed per request.
+    server_tool_use: Option<ServerToolUse>,
 }
 
 /// The counts of one iteration, as Anthropic reports them.
@@ -284,6 +294,20 @@ struct Iteration {
     output_tokens: u64,
     cache_read_input_tokens: u64,
     cache_creation_input_tokens: u64,
+    cache_creation: Option<CacheCreation>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(default)]
+struct CacheCreation {
+    ephemeral_1h_input_tokens: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(default)]
+struct ServerToolUse {
+    web_search_requests: u64,
+    web_fetch_requests: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -319,14 +343,34 @@ impl WireUsage {
         }
     }
 
+    /// One-hour cache writes: per iteration where there are any, else the top level. Writes
+    /// the breakdown does not cover (a `message_delta` that raised the count) keep the default
+    /// five-minute lifetime.
+    fn one_hour_writes(&self) -> u64 {
+        let one_hour = |c: Option<CacheCreation>| c.map_or(0, |c| c.ephemeral_1h_input_tokens);
+        match self.iterations.as_deref() {
+            Some(iterations) if !iterations.is_empty() => {
+                iterations.iter().fold(0u64, |sum, it| {
+                    sum.saturating_add(one_hour(it.cache_creation))
+                })
+            }
+            _ => one_hour(self.cache_creation),
+        }
+    }
+
     fn normalised(&self) -> Usage {
         let (input, output, cached, creation) = self.billed();
+        let tools = self.server_tool_use.unwrap_or_default();
         Usage {
             input_tokens: input.saturating_add(cached).saturating_add(creation),
             output_tokens: output,
             cached_input_tokens: cached,
             cache_creation_input_tokens: creation,
             reasoning_tokens: self.thinking_tokens().unwrap_or(0),
+            cache_creation_1h_input_tokens: self.one_hour_writes(),
+            web_search_calls: tools.web_search_requests,
+            web_fetch_calls: tools.web_fetch_requests,
+            ..Usage::default()
         }
     }
 }

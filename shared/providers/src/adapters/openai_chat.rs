@@ -99,6 +99,7 @@ impl OpenaiChat {
         }
         if let Some(usage) = &chunk.usage {
             self.outcome.usage = usage.normalised();
+            self.outcome.reported_total_tokens = usage.total_tokens;
         }
         if let Some(error) = chunk.error {
             self.outcome.error = Some(error.into_stream_error());
@@ -260,6 +261,8 @@ struct WireFunction {
 pub(super) struct WireUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    /// The provider's own total: it says whether reasoning was counted inside the completion.
+    pub total_tokens: Option<u64>,
     pub prompt_tokens_details: Option<PromptDetails>,
     completion_tokens_details: Option<CompletionDetails>,
     /// OpenRouter: what the request cost, in credits (USD).
@@ -295,6 +298,7 @@ impl WireUsage {
                 .as_ref()
                 .and_then(|d| d.reasoning_tokens)
                 .unwrap_or(0),
+            ..Usage::default()
         }
     }
 }

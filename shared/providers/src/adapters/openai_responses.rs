@@ -37,6 +37,53 @@ pub(crate) struct OpenaiResponses {
     refusal_seen: bool,
     /// OpenRouter's Responses API rather than OpenAI's.
     openrouter: bool,
+    /// The built-in tool calls seen so far, each counted once.
+    builtin: BuiltinCalls,
+}
+
+/// Built-in tool calls (`web_search_call`, `file_search_call`, `code_interpreter_call`) by item
+/// id, whether they arrived as stream events, in the terminal response or both.
+#[derive(Debug, Default)]
+struct BuiltinCalls {
+    ids: Vec<String>,
+    containers: Vec<String>,
+    web_search: u64,
+    file_search: u64,
+}
+
+impl BuiltinCalls {
+    /// Counts `item` if it is a built-in call not seen before; true if it was counted.
+    fn count(&mut self, item: &OutputItem) -> bool {
+        let kind = item.kind.as_deref().unwrap_or_default();
+        let billed = match kind {
+            "web_search_call" | "file_search_call" => true,
+            // Billed per container; an event that does not name it yet is counted later.
+            "code_interpreter_call" => item.container_id.is_some(),
+            _ => false,
+        };
+        if !billed || item.id.as_ref().is_some_and(|id| self.ids.contains(id)) {
+            return false;
+        }
+        if let Some(id) = &item.id {
+            self.ids.push(id.clone());
+        }
+        match (kind, &item.container_id) {
+            ("web_search_call", _) => self.web_search += 1,
+            ("file_search_call", _) => self.file_search += 1,
+            // Calls that share a container are billed once.
+            (_, Some(container)) if !self.containers.contains(container) => {
+                self.containers.push(container.clone());
+            }
+            _ => {}
+        }
+        true
+    }
+
+    fn write_to(&self, usage: &mut Usage) {
+        usage.web_search_calls = self.web_search;
+        usage.file_search_calls = self.file_search;
+        usage.code_interpreter_containers = self.containers.len() as u64;
+    }
 }
 
 impl OpenaiResponses {
@@ -63,6 +110,7 @@ impl OpenaiResponses {
     /// Emits the content of one output item of a whole response, or the opening of a
     /// streamed function call (`response.output_item.added`).
     fn output_item(&mut self, index: u32, item: &OutputItem, out: &mut Vec<Delta>) {
+        self.count_builtin(item);
         match item.kind.as_deref() {
             Some("message") => {
                 for part in item.content.iter().flatten() {
@@ -85,6 +133,12 @@ impl OpenaiResponses {
         }
     }
 
+    fn count_builtin(&mut self, item: &OutputItem) {
+        if self.builtin.count(item) {
+            self.builtin.write_to(&mut self.outcome.usage);
+        }
+    }
+
     /// Folds the response object of `response.created`/`in_progress` (ids only) or of a
     /// terminal event or whole body (`terminal`: also usage, status and error).
     fn fold_response(&mut self, response: Response, terminal: bool) {
@@ -100,6 +154,8 @@ impl OpenaiResponses {
         set_served_tier(&mut ids.service_tier, response.service_tier.as_deref());
         if let Some(usage) = &response.usage {
             self.outcome.usage = usage.normalised();
+            self.outcome.reported_total_tokens = usage.total_tokens;
+            self.builtin.write_to(&mut self.outcome.usage);
             if let Some(cost) = usage.cost.as_ref().and_then(decimal_from_number) {
                 self.outcome.provider_cost = Some(cost);
             }
@@ -107,8 +163,10 @@ impl OpenaiResponses {
         if !terminal {
             return;
         }
-        let mut outputs = response.output.iter().flatten();
-        self.function_called |= outputs.any(|o| o.kind.as_deref() == Some("function_call"));
+        for item in response.output.iter().flatten() {
+            self.function_called |= item.kind.as_deref() == Some("function_call");
+            self.count_builtin(item);
+        }
         let status = response.status.unwrap_or_default();
         self.outcome.status = match status.as_str() {
             "completed" if self.function_called => Some(CompletionStatus::ToolCalls),
@@ -197,11 +255,19 @@ impl Adapter for OpenaiResponses {
                 push_text(out, string_or_empty(&data.delta), true);
             }
             "response.output_item.added" => {
-                if let Some(item) = data
-                    .item
-                    .filter(|i| i.kind.as_deref() == Some("function_call"))
-                {
-                    self.output_item(index, &item, out);
+                if let Some(item) = data.item {
+                    if item.kind.as_deref() == Some("function_call") {
+                        self.output_item(index, &item, out);
+                    } else {
+                        self.count_builtin(&item);
+                    }
+                }
+            }
+            // A built-in call is counted from whichever of its events names it first; a stream
+            // cut off before the terminal event still bills the calls that ran.
+            "response.output_item.done" => {
+                if let Some(item) = data.item {
+                    self.count_builtin(&item);
                 }
             }
             "response.function_call_arguments.delta" => {
@@ -300,6 +366,9 @@ struct IncompleteDetails {
 struct OutputItem {
     #[serde(rename = "type")]
     kind: Option<String>,
+    id: Option<String>,
+    /// The code interpreter's container; calls that share one are billed once.
+    container_id: Option<String>,
     call_id: Option<String>,
     name: Option<String>,
     arguments: Option<String>,
@@ -319,6 +388,7 @@ struct ContentPart {
 struct ResponsesUsage {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    total_tokens: Option<u64>,
     input_tokens_details: Option<InputDetails>,
     output_tokens_details: Option<OutputDetails>,
     /// What OpenRouter billed, in credits (USD).
@@ -354,6 +424,7 @@ impl ResponsesUsage {
             reasoning_tokens: (self.output_tokens_details.as_ref())
                 .and_then(|d| d.reasoning_tokens)
                 .unwrap_or(0),
+            ..Usage::default()
         }
     }
 }

@@ -42,13 +42,13 @@ pub(crate) fn build(ending: Ending) -> CompletionSummary {
     } = ending;
     let (status, error) = settle(&outcome, failure, truncated_bytes, cancelled);
     let provider_cost_currency = if outcome.provider_cost.is_some() {
-        "USD".to_string()
+        colloquy_records::PROVIDER_COST_CURRENCY.to_string()
     } else {
         String::new()
     };
     // The terminal event and the record must satisfy the store's usage invariants. Counts no
     // ledger can hold (past 2^63) are not usage but garbage: the usage is then unknown.
-    let usage = outcome.usage.reconciled();
+    let usage = outcome.usage.reconciled(outcome.reported_total_tokens);
     let usage_unknown = match usage.validate() {
         Ok(()) => false,
         Err(error) => {

@@ -1,0 +1,117 @@
+//! Price rows written by migrations. A migration runs against the schema as it stood when it
+//! was written, so it names its columns itself rather than going through the `price` entity,
+//! whose columns are those of the latest schema.
+
+use colloquy_pricing::PriceEntry;
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use sea_orm_migration::prelude::*;
+
+use crate::decimal::decimal_text;
+
+/// The columns of `prices` as m0001 created them, and their values for `entry`.
+fn base_columns(entry: &PriceEntry) -> Vec<(&'static str, SimpleExpr)> {
+    let decimal = |value: Option<rust_decimal::Decimal>| value.map(decimal_text).into();
+    vec![
+        ("provider", entry.provider.to_ascii_lowercase().into()),
+        ("model", entry.model.clone().into()),
+        ("currency", entry.currency.clone().into()),
+        ("input_per_mtok", decimal_text(entry.input_per_mtok).into()),
+        (
+            "cached_input_per_mtok",
+            decimal(entry.cached_input_per_mtok),
+        ),
+        (
+            "cache_creation_per_mtok",
+            decimal(entry.cache_creation_per_mtok),
+        ),
+        (
+            "output_per_mtok",
+            decimal_text(entry.output_per_mtok).into(),
+        ),
+        ("reasoning_per_mtok", decimal(entry.reasoning_per_mtok)),
+        ("effective_from", entry.effective_from.into()),
+        ("effective_until", entry.effective_until.into()),
+        ("source", entry.source.clone().into()),
+    ]
+}
+
+/// The columns m0007 added, and their values for `entry`.
+pub(super) fn billing_columns(entry: &PriceEntry) -> Vec<(&'static str, SimpleExpr)> {
+    let decimal = |value: Option<rust_decimal::Decimal>| value.map(decimal_text).into();
+    let threshold = entry
+        .above_input_tokens
+        .map(|t| <i64 as TryFrom<u64>>::try_from(t).unwrap_or(i64::MAX));
+    vec![
+        (
+            "cache_creation_1h_per_mtok",
+            decimal(entry.cache_creation_1h_per_mtok),
+        ),
+        ("web_search_per_call", decimal(entry.web_search_per_call)),
+        ("web_fetch_per_call", decimal(entry.web_fetch_per_call)),
+        ("file_search_per_call", decimal(entry.file_search_per_call)),
+        (
+            "code_interpreter_per_container",
+            decimal(entry.code_interpreter_per_container),
+        ),
+        ("service_tier", entry.service_tier.clone().into()),
+        ("above_input_tokens", threshold.into()),
+        (
+            "checked_on",
+            entry.checked_on.map(|date| date.to_string()).into(),
+        ),
+    ]
+}
+
+/// Inserts `entry` into the schema of m0001 (a standard-tier row; the columns added later
+/// keep their defaults).
+pub(super) async fn insert_base_price<C: ConnectionTrait>(
+    db: &C,
+    entry: &PriceEntry,
+) -> Result<(), DbErr> {
+    insert(db, base_columns(entry)).await
+}
+
+/// Inserts `entry` with every column up to m0007.
+pub(super) async fn insert_billing_price<C: ConnectionTrait>(
+    db: &C,
+    entry: &PriceEntry,
+) -> Result<(), DbErr> {
+    let mut columns = base_columns(entry);
+    columns.extend(billing_columns(entry));
+    insert(db, columns).await
+}
+
+async fn insert<C: ConnectionTrait>(
+    db: &C,
+    columns: Vec<(&'static str, SimpleExpr)>,
+) -> Result<(), DbErr> {
+    let (names, values): (Vec<_>, Vec<_>) = columns.into_iter().unzip();
+    let statement = Query::insert()
+        .into_table(Alias::new("prices"))
+        .columns(names.into_iter().map(Alias::new))
+        .values_panic(values)
+        .to_owned();
+    db.execute(&statement).await.map(|_| ())
+}
+
+/// Rows of `prices` matching `condition`, with the columns named.
+pub(super) async fn select<C: ConnectionTrait>(
+    db: &C,
+    columns: &[&'static str],
+    condition: Condition,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let statement = Query::select()
+        .from(Alias::new("prices"))
+        .columns(columns.iter().copied().map(Alias::new))
+        .cond_where(condition)
+        .to_owned();
+    db.query_all(&statement).await
+}
+
+/// `column = value`, or `column IS NULL` for no value.
+pub(super) fn equals_or_null(column: &'static str, value: Option<sea_orm::Value>) -> SimpleExpr {
+    match value {
+        Some(value) => Expr::col(Alias::new(column)).eq(value),
+        None => Expr::col(Alias::new(column)).is_null(),
+    }
+}
