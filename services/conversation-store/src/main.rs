@@ -33,11 +33,30 @@ enum Command {
         #[arg(long)]
         source: Option<String>,
     },
+    /// Compare the catalogue with other price lists.
+    #[command(subcommand)]
+    Prices(PricesCommand),
 }
+
+#[derive(Subcommand)]
+enum PricesCommand {
+    /// List every model and class where the catalogue in effect and a price list in LiteLLM's
+    /// format disagree (exit status 1 when any do).
+    Diff {
+        /// The JSON file (LiteLLM's model_prices_and_context_window.json).
+        file: PathBuf,
+    },
+}
+
+/// Set by `prices diff` when the lists disagree.
+static DIFFERENCES_FOUND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
+        Ok(()) if DIFFERENCES_FOUND.load(std::sync::atomic::Ordering::Relaxed) => {
+            std::process::ExitCode::from(1)
+        }
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("colloquy-store: {error:#}");
@@ -90,6 +109,23 @@ async fn execute(command: Option<Command>, settings: Settings) -> anyhow::Result
                 outcome.closed,
                 outcome.unchanged,
                 outcome.skipped
+            );
+        }
+        Command::Prices(PricesCommand::Diff { file }) => {
+            let json = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let db = colloquy_store::db::connect_and_migrate(&settings.database).await?;
+            let differences = colloquy_store::prices::diff_litellm(&db, &json, Utc::now()).await?;
+            for d in &differences {
+                println!(
+                    "{}/{} [{}] {}: catalogue {} litellm {}",
+                    d.provider, d.model, d.applies_to, d.class, d.ours, d.theirs
+                );
+            }
+            println!("{} differences", differences.len());
+            DIFFERENCES_FOUND.store(
+                !differences.is_empty(),
+                std::sync::atomic::Ordering::Relaxed,
             );
         }
     }

@@ -1,5 +1,5 @@
-//! The `colloquy-store` binary: migrations, price import from the command line, and one-line
-//! errors for bad databases.
+//! The `colloquy-store` binary: migrations, price import and comparison from the command line,
+//! and one-line errors for bad databases.
 
 use std::process::Command;
 
@@ -41,6 +41,45 @@ fn imports_a_litellm_price_list_as_a_new_version() {
         stdout.starts_with("import 2: 0 inserted, 0 closed"),
         "{stdout}"
     );
+}
+
+#[test]
+fn prices_diff_lists_where_the_catalogue_and_a_litellm_list_disagree() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/store.db?mode=rwc", dir.path().display());
+    let list = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/pricing/tests/data/litellm_excerpt.json"
+    );
+    let diff = store_command(&url)
+        .args(["prices", "diff", list])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&diff.stdout);
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    assert_eq!(
+        stdout,
+        "openrouter/openai/gpt-4o [standard] cached_input_per_mtok: catalogue 1.25 litellm 2.5\n\
+         1 differences\n"
+    );
+
+    // Once the list is imported, the catalogue in effect is the list.
+    let import = store_command(&url)
+        .args(["import-prices", list])
+        .output()
+        .expect("runs");
+    assert!(import.status.success());
+    let again = store_command(&url)
+        .args(["prices", "diff", list])
+        .output()
+        .expect("runs");
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8_lossy(&again.stdout), "0 differences\n");
 }
 
 #[test]

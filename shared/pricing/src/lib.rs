@@ -11,13 +11,15 @@
 //!   instant, tier and prompt size, falling back from a dated snapshot id to its base name.
 //! - [`default_catalogue`] loads the built-in catalogue, [`parse_litellm`] converts LiteLLM's
 //!   public price list, and [`plan_import`] turns an import into row insertions and closings so
-//!   that a price change never rewrites history.
+//!   that a price change never rewrites history; [`diff_prices`] lists, class by class, where
+//!   two price lists disagree.
 //!
 //! The crate is pure logic: no I/O, no database.
 
 mod catalogue;
 mod cost;
 mod defaults;
+mod diff;
 mod import_plan;
 mod litellm;
 mod price;
@@ -27,6 +29,7 @@ mod usage;
 pub use catalogue::{NoPrice, PriceCatalogue, PriceConditions};
 pub use cost::{CostBreakdown, CostError, compute_cost};
 pub use defaults::{CatalogueError, DEFAULT_CATALOGUE_JSON, default_catalogue, parse_catalogue};
+pub use diff::{PriceDifference, diff_prices};
 pub use import_plan::{ImportPlan, plan_import};
 pub use litellm::{ImportError, LitellmImport, parse_litellm, per_token_to_per_mtok};
 pub use price::{PriceEntry, PriceError, priced_tier};

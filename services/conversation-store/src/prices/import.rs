@@ -2,7 +2,7 @@
 //! catalogue version. Both close the rows they replace and never rewrite a row's prices.
 
 use chrono::{DateTime, Utc};
-use colloquy_pricing::{PriceEntry, parse_litellm, plan_import};
+use colloquy_pricing::{PriceDifference, PriceEntry, diff_prices, parse_litellm, plan_import};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
@@ -33,7 +33,8 @@ fn in_effect_at(at: DateTime<Utc>) -> Condition {
         )
 }
 
-/// Adds `entry` from its `effective_from`, closing the row of the same model in effect then.
+/// Adds `entry` from its `effective_from`, closing the row in effect then that prices the same
+/// model, service tier and prompt size (a flex price does not replace the standard one).
 pub async fn upsert_price(
     db: &DatabaseConnection,
     entry: PriceEntry,
@@ -48,7 +49,9 @@ pub async fn upsert_price(
         .filter(price::Column::Model.eq(entry.model.as_str()))
         .filter(in_effect_at(entry.effective_from))
         .all(&txn)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|row| price_from_model(row).is_ok_and(|current| current.same_conditions(&entry)));
     for row in replaced {
         let mut row: price::ActiveModel = row.into();
         row.effective_until = Set(Some(entry.effective_from));
@@ -73,18 +76,7 @@ pub async fn import_prices(
     }
 
     let txn = db.begin().await?;
-    let current_rows = price::Entity::find()
-        .filter(in_effect_at(effective_from))
-        .all(&txn)
-        .await?;
-    let mut current = Vec::with_capacity(current_rows.len());
-    let mut current_ids = Vec::with_capacity(current_rows.len());
-    for row in &current_rows {
-        if let Ok(entry) = price_from_model(row) {
-            current.push(entry);
-            current_ids.push(row.id);
-        }
-    }
+    let (current, current_ids) = in_effect(&txn, effective_from).await?;
     let plan = plan_import(&current, import.entries, effective_from);
 
     let version = price_import::ActiveModel {
@@ -132,6 +124,39 @@ pub async fn import_prices(
         unchanged: plan.unchanged,
         skipped: import.skipped.len(),
     })
+}
+
+/// Where the catalogue in effect now and a LiteLLM price list disagree, class by class.
+pub async fn diff_litellm(
+    db: &DatabaseConnection,
+    litellm_json: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<PriceDifference>, StoreError> {
+    let theirs = parse_litellm(litellm_json, "diff", at)
+        .map_err(|e| StoreError::invalid("litellm_json", e.to_string()))?
+        .entries;
+    let (ours, _) = in_effect(db, at).await?;
+    Ok(diff_prices(&ours, &theirs, at))
+}
+
+/// The rows in effect at `at`, with their ids; a row that does not parse is left out.
+async fn in_effect<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    at: DateTime<Utc>,
+) -> Result<(Vec<PriceEntry>, Vec<i64>), StoreError> {
+    let rows = price::Entity::find()
+        .filter(in_effect_at(at))
+        .all(db)
+        .await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Ok(entry) = price_from_model(row) {
+            entries.push(entry);
+            ids.push(row.id);
+        }
+    }
+    Ok((entries, ids))
 }
 
 fn count(n: usize) -> i32 {

@@ -7,4 +7,4 @@ mod import;
 
 pub use book::{PriceBook, TurnPricing};
 pub use convert::{price_from_model, price_to_active_model, price_to_proto};
-pub use import::{ImportOutcome, import_prices, upsert_price};
+pub use import::{ImportOutcome, diff_litellm, import_prices, upsert_price};

@@ -141,3 +141,80 @@ async fn bad_price_lists_are_refused(mut store: TestStore) {
     );
 }
 on_both_databases!(bad_prices, bad_price_lists_are_refused);
+
+/// A price for one service tier replaces only that tier's row, and a turn is priced by the tier
+/// it was served at: at that tier's row, or not at all when the catalogue has none.
+async fn tier_prices_are_their_own_rows(mut store: TestStore) {
+    store
+        .client
+        .upsert_price(pb::UpsertPriceRequest {
+            price: Some(pb::Price {
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                service_tier: "priority".into(),
+                input_per_mtok: "5".into(),
+                output_per_mtok: "20".into(),
+                effective_from: Some(timestamp(now_seconds() - 3600)),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("upserted");
+    let current = prices(&mut store, "gpt-4o", false).await;
+    let mut rows: Vec<(String, String)> = current
+        .iter()
+        .map(|p| (p.service_tier.clone(), p.input_per_mtok.clone()))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            (String::new(), "2.5".to_string()),
+            ("priority".to_string(), "5".to_string())
+        ]
+    );
+
+    let conversation = new_conversation_id();
+    for tier in ["priority", "default", "flex"] {
+        let mut record = record(&conversation, usage(1_000_000, 0, 0, 0, 0));
+        let summary = summary_mut(&mut record);
+        summary
+            .identifiers
+            .get_or_insert_with(Default::default)
+            .service_tier = Some(tier.into());
+        store
+            .client
+            .record_completion(record)
+            .await
+            .expect("recorded");
+    }
+    let stored = store
+        .client
+        .get_conversation(pb::GetConversationRequest {
+            conversation_id: conversation.clone(),
+        })
+        .await
+        .expect("conversation")
+        .into_inner();
+    let costs: Vec<(bool, String, String)> = stored
+        .turns
+        .iter()
+        .map(|turn| {
+            let cost = turn.cost.clone().unwrap_or_default();
+            (
+                cost.priced,
+                cost.total.map(|t| t.amount).unwrap_or_default(),
+                cost.unpriced_reason,
+            )
+        })
+        .collect();
+    assert_eq!(costs[0], (true, "5".to_string(), String::new()));
+    assert_eq!(costs[1], (true, "2.5".to_string(), String::new()));
+    assert!(!costs[2].0);
+    assert!(
+        costs[2].2.contains("service tier \"flex\""),
+        "{}",
+        costs[2].2
+    );
+}
+on_both_databases!(tier_prices, tier_prices_are_their_own_rows);
