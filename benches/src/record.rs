@@ -83,6 +83,7 @@ fn summary(index: u64, usage: common::Usage) -> common::CompletionSummary {
             ..Default::default()
         }),
         provider_cost: None,
+        provider_upstream_cost: None,
         provider_cost_currency: String::new(),
         timing: Some(common::Timing {
             started_at: Some(prost_types::Timestamp {

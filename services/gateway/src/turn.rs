@@ -113,6 +113,7 @@ impl Turn {
             usage_unknown: true,
             identifiers: Default::default(),
             provider_cost: None,
+            provider_upstream_cost: None,
             provider_cost_currency: String::new(),
             timing: Timing {
                 started_at: self.clock.started_at,

@@ -37,6 +37,8 @@ pub struct Outcome {
     pub identifiers: Identifiers,
     /// Cost the provider reported itself (OpenRouter `usage.cost`).
     pub provider_cost: Option<Decimal>,
+    /// What the upstream provider charged (OpenRouter `cost_details.upstream_inference_cost`).
+    pub provider_upstream_cost: Option<Decimal>,
     /// An error the provider sent inside a 200 response.
     pub error: Option<ProviderError>,
     /// True once the API's end-of-stream marker arrived (`[DONE]`, `message_stop`,

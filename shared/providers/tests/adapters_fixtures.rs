@@ -354,6 +354,16 @@ fn check_response(case: &Case, run: &Run, f: &mut Failures) {
         Some(_) => f.check("cost", outcome.provider_cost, None),
         None => {}
     }
+    // OpenRouter's upstream bill, where its usage reports one.
+    let raw = expect
+        .get("usage_raw")
+        .or_else(|| expect.get("usage_final_raw"));
+    if let Some(raw) = raw.filter(|raw| raw.get("cost").is_some()) {
+        let upstream = raw["cost_details"]["upstream_inference_cost"]
+            .as_f64()
+            .map(|cost| Decimal::from_str(&cost.to_string()).unwrap());
+        f.check("upstream cost", outcome.provider_upstream_cost, upstream);
+    }
     if let Some(upstream) = expect.get("upstream_provider") {
         f.check(
             "upstream_provider",

@@ -281,6 +281,8 @@ pub struct CompletionSummary {
     pub usage_unknown: bool,
     pub identifiers: Identifiers,
     pub provider_cost: Option<Decimal>,
+    /// What the upstream provider charged (OpenRouter `upstream_inference_cost`).
+    pub provider_upstream_cost: Option<Decimal>,
     pub provider_cost_currency: String,
     pub timing: Timing,
     pub error: Option<CompletionError>,
@@ -303,20 +305,9 @@ impl TryFrom<pb::CompletionSummary> for CompletionSummary {
         replace_nul(&mut finish_reason);
         let mut provider_cost_currency = wire.provider_cost_currency;
         replace_nul(&mut provider_cost_currency);
-        let provider_cost = wire
-            .provider_cost
-            .filter(|cost| !cost.is_empty())
-            .map(|cost| {
-                Decimal::from_str(&cost)
-                    .or_else(|_| Decimal::from_scientific(&cost))
-                    .map_err(|_| {
-                        FieldError::new(
-                            "provider_cost",
-                            format!("{cost:?} is not a decimal number"),
-                        )
-                    })
-            })
-            .transpose()?;
+        let provider_cost = reported_cost(wire.provider_cost, "provider_cost")?;
+        let provider_upstream_cost =
+            reported_cost(wire.provider_upstream_cost, "provider_upstream_cost")?;
         let timing = wire
             .timing
             .ok_or_else(|| FieldError::new("timing", "is required"))
@@ -332,11 +323,32 @@ impl TryFrom<pb::CompletionSummary> for CompletionSummary {
             usage_unknown: wire.usage_unknown,
             identifiers: wire.identifiers.map(Identifiers::from).unwrap_or_default(),
             provider_cost,
+            provider_upstream_cost,
             provider_cost_currency,
             timing,
             error,
         })
     }
+}
+
+impl CompletionSummary {
+    /// The provider's figure the ledger's computed cost is compared with: the upstream bill
+    /// where one was reported (with your own key the provider's cost is only its fee), else
+    /// the provider's cost.
+    pub fn reported_bill(&self) -> Option<Decimal> {
+        self.provider_upstream_cost.or(self.provider_cost)
+    }
+}
+
+/// A cost reported as a decimal string (plain or in scientific notation); empty means none.
+fn reported_cost(text: Option<String>, field: &str) -> Result<Option<Decimal>, FieldError> {
+    text.filter(|cost| !cost.is_empty())
+        .map(|cost| {
+            Decimal::from_str(&cost)
+                .or_else(|_| Decimal::from_scientific(&cost))
+                .map_err(|_| FieldError::new(field, format!("{cost:?} is not a decimal number")))
+        })
+        .transpose()
 }
 
 impl From<CompletionSummary> for pb::CompletionSummary {
@@ -347,6 +359,9 @@ impl From<CompletionSummary> for pb::CompletionSummary {
             usage: Some(summary.usage.into()),
             identifiers: Some(summary.identifiers.into()),
             provider_cost: summary.provider_cost.map(|c| c.normalize().to_string()),
+            provider_upstream_cost: summary
+                .provider_upstream_cost
+                .map(|c| c.normalize().to_string()),
             provider_cost_currency: summary.provider_cost_currency,
             timing: Some(summary.timing.into()),
             error: summary.error.map(Into::into),
@@ -374,6 +389,7 @@ mod tests {
                 ..Default::default()
             }),
             provider_cost: Some("0.00012".into()),
+            provider_upstream_cost: Some("1.1e-4".into()),
             provider_cost_currency: "USD".into(),
             timing: Some(pb::Timing {
                 started_at: Some(prost_types::Timestamp {
@@ -402,6 +418,8 @@ mod tests {
             "empty identifiers are absent"
         );
         assert_eq!(summary.provider_cost, Some(Decimal::new(12, 5)));
+        assert_eq!(summary.provider_upstream_cost, Some(Decimal::new(11, 5)));
+        assert_eq!(summary.reported_bill(), Some(Decimal::new(11, 5)));
         let back =
             CompletionSummary::try_from(pb::CompletionSummary::from(summary.clone())).unwrap();
         assert_eq!(back, summary);

@@ -74,6 +74,7 @@ pub struct Model {
     /// What the provider said the turn cost (OpenRouter's `usage.cost`), exact decimal text.
     pub provider_cost: Option<String>,
     pub provider_cost_currency: Option<String>,
+    pub provider_upstream_cost: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

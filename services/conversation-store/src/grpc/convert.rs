@@ -116,6 +116,7 @@ fn summary(turn: &turn::Model, numbers: &TurnUsage) -> common::CompletionSummary
             continuation_id: turn.continuation_id.clone(),
         }),
         provider_cost: turn.provider_cost.clone(),
+        provider_upstream_cost: turn.provider_upstream_cost.clone(),
         provider_cost_currency: turn.provider_cost_currency.clone().unwrap_or_default(),
         timing: Some(common::Timing {
             started_at: Some(timestamp_to_proto(turn.started_at)),

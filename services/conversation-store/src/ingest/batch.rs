@@ -148,7 +148,7 @@ impl Writer {
             let record = &jobs[index].record;
             let platform = &record.platform.name;
             self.metrics.cost(platform, &model, &currency, total);
-            if let Some(reported) = record.summary.provider_cost
+            if let Some(reported) = record.summary.reported_bill()
                 && currency == PROVIDER_COST_CURRENCY
             {
                 self.metrics.compare_cost(platform, &model, total, reported);

@@ -114,6 +114,7 @@ pub fn turn(
         cost_breakdown: Set(cost.and_then(|c| serde_json::to_string(c).ok())),
         unpriced_reason: Set(reason),
         provider_cost: Set(summary.provider_cost.map(decimal_text)),
+        provider_upstream_cost: Set(summary.provider_upstream_cost.map(decimal_text)),
         provider_cost_currency: Set(provider_cost_currency),
     }
 }

@@ -104,10 +104,18 @@ pub async fn summarize_costs(
                 *sum = sum
                     .checked_add(amount)
                     .ok_or_else(|| StoreError::Corrupt("cost sum overflows".into()))?;
-                if let Some(reported) = row.provider_cost.as_deref()
+                // With the customer's own key the provider's cost is its fee; the upstream
+                // bill is what the computed cost prices.
+                let bill = (row.provider_upstream_cost.as_deref())
+                    .map(|bill| (bill, "turns.provider_upstream_cost"))
+                    .or(row
+                        .provider_cost
+                        .as_deref()
+                        .map(|bill| (bill, "turns.provider_cost")));
+                if let Some((reported, column)) = bill
                     && currency == PROVIDER_COST_CURRENCY
                 {
-                    let reported = parse_decimal(reported, "turns.provider_cost")?;
+                    let reported = parse_decimal(reported, column)?;
                     group.compared_turns += 1;
                     group.provider_cost_difference = amount
                         .checked_sub(reported)

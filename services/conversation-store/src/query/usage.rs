@@ -53,6 +53,7 @@ pub struct TurnUsage {
     pub cost_breakdown: Option<String>,
     pub unpriced_reason: Option<String>,
     pub provider_cost: Option<String>,
+    pub provider_upstream_cost: Option<String>,
 }
 
 impl From<&turn::Model> for TurnUsage {
@@ -85,6 +86,7 @@ impl From<&turn::Model> for TurnUsage {
             cost_breakdown: turn.cost_breakdown.clone(),
             unpriced_reason: turn.unpriced_reason.clone(),
             provider_cost: turn.provider_cost.clone(),
+            provider_upstream_cost: turn.provider_upstream_cost.clone(),
         }
     }
 }
@@ -179,6 +181,7 @@ pub async fn list_usage(
             T::CostBreakdown,
             T::UnpricedReason,
             T::ProviderCost,
+            T::ProviderUpstreamCost,
         ])
         .filter(condition)
         .order_by_asc(T::RecordedAt)

@@ -201,11 +201,18 @@ on_both_databases!(
 /// with it, over exactly the turns that have both.
 async fn summaries_compare_computed_and_reported_costs(mut store: TestStore) {
     let conversation = new_conversation_id();
-    // One million gpt-4o input tokens: 2.5 USD by the catalogue.
-    for reported in [Some("2.5"), Some("2.4"), None] {
+    // One million gpt-4o input tokens: 2.5 USD by the catalogue. The last turn ran with the
+    // customer's own key: the provider's cost is its fee, and the upstream bill is compared.
+    for (reported, upstream) in [
+        (Some("2.5"), None),
+        (Some("2.4"), None),
+        (None, None),
+        (Some("0.125"), Some("2.5")),
+    ] {
         let mut record = record(&conversation, usage(1_000_000, 0, 0, 0, 0));
         let summary = summary_mut(&mut record);
         summary.provider_cost = reported.map(Into::into);
+        summary.provider_upstream_cost = upstream.map(Into::into);
         summary.provider_cost_currency = if reported.is_some() { "USD" } else { "" }.into();
         store
             .client
@@ -224,11 +231,14 @@ async fn summaries_compare_computed_and_reported_costs(mut store: TestStore) {
         .expect("costs")
         .into_inner();
     let group = &summary.groups[0];
-    assert_eq!(group.turns, 3);
-    assert_eq!(group.cost[0].amount, "7.5");
-    assert_eq!(group.provider_cost, "4.9");
-    assert_eq!(group.compared_turns, 2);
+    assert_eq!(group.turns, 4);
+    assert_eq!(group.cost[0].amount, "10");
+    assert_eq!(group.provider_cost, "5.025");
+    assert_eq!(group.compared_turns, 3);
     assert_eq!(group.provider_cost_difference, "0.1");
+    let stored = get(&mut store, &conversation).await;
+    let last = stored.turns[3].summary.as_ref().expect("summary");
+    assert_eq!(last.provider_upstream_cost.as_deref(), Some("2.5"));
 }
 on_both_databases!(
     provider_cost_drift,

@@ -154,6 +154,7 @@ pub fn record(conversation_id: &str, usage: common::Usage) -> pb::CompletionReco
                 ..Default::default()
             }),
             provider_cost: None,
+            provider_upstream_cost: None,
             provider_cost_currency: String::new(),
             timing: Some(common::Timing {
                 started_at: Some(timestamp(now_seconds())),

@@ -267,6 +267,15 @@ pub(super) struct WireUsage {
     completion_tokens_details: Option<CompletionDetails>,
     /// OpenRouter: what the request cost, in credits (USD).
     pub cost: Option<serde_json::Number>,
+    /// OpenRouter: the cost split, with the upstream provider's own charge.
+    pub cost_details: Option<CostDetails>,
+}
+
+/// OpenRouter's `usage.cost_details`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct CostDetails {
+    pub upstream_inference_cost: Option<serde_json::Number>,
 }
 
 #[derive(Debug, Default, Deserialize)]

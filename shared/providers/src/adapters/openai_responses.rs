@@ -159,6 +159,12 @@ impl OpenaiResponses {
             if let Some(cost) = usage.cost.as_ref().and_then(decimal_from_number) {
                 self.outcome.provider_cost = Some(cost);
             }
+            let upstream = (usage.cost_details.as_ref())
+                .and_then(|d| d.upstream_inference_cost.as_ref())
+                .and_then(decimal_from_number);
+            if upstream.is_some() {
+                self.outcome.provider_upstream_cost = upstream;
+            }
         }
         if !terminal {
             return;
@@ -393,6 +399,8 @@ struct ResponsesUsage {
     output_tokens_details: Option<OutputDetails>,
     /// What OpenRouter billed, in credits (USD).
     cost: Option<serde_json::Number>,
+    /// OpenRouter: the cost split, with the upstream provider's own charge.
+    cost_details: Option<super::openai_chat::CostDetails>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -44,6 +44,13 @@ impl Openrouter {
         if cost.is_some() {
             outcome.provider_cost = cost;
         }
+        let upstream = usage
+            .and_then(|u| u.cost_details.as_ref())
+            .and_then(|d| d.upstream_inference_cost.as_ref())
+            .and_then(decimal_from_number);
+        if upstream.is_some() {
+            outcome.provider_upstream_cost = upstream;
+        }
         self.chat.on_chunk(chunk, out);
         if let Some(tokens) = cache_write {
             // `prompt_tokens` already includes these, so only the class is added.

@@ -41,7 +41,8 @@ pub(crate) fn build(ending: Ending) -> CompletionSummary {
         first_delta_at,
     } = ending;
     let (status, error) = settle(&outcome, failure, truncated_bytes, cancelled);
-    let provider_cost_currency = if outcome.provider_cost.is_some() {
+    let reported = outcome.provider_cost.is_some() || outcome.provider_upstream_cost.is_some();
+    let provider_cost_currency = if reported {
         colloquy_records::PROVIDER_COST_CURRENCY.to_string()
     } else {
         String::new()
@@ -67,6 +68,7 @@ pub(crate) fn build(ending: Ending) -> CompletionSummary {
         usage_unknown,
         identifiers: outcome.identifiers,
         provider_cost: outcome.provider_cost,
+        provider_upstream_cost: outcome.provider_upstream_cost,
         provider_cost_currency,
         timing: Timing {
             started_at: clock.started_at,
@@ -171,6 +173,7 @@ pub fn summary_before_first_byte(
         usage_unknown: false,
         identifiers,
         provider_cost: None,
+        provider_upstream_cost: None,
         provider_cost_currency: String::new(),
         timing: Timing {
             started_at: clock.started_at,
