@@ -84,6 +84,7 @@ fn summary(index: u64, usage: common::Usage) -> common::CompletionSummary {
         }),
         provider_cost: None,
         provider_upstream_cost: None,
+        usage_iterations: Vec::new(),
         provider_cost_currency: String::new(),
         timing: Some(common::Timing {
             started_at: Some(prost_types::Timestamp {

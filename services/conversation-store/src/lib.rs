@@ -9,6 +9,7 @@ mod entity;
 mod error;
 mod grpc;
 mod ingest;
+mod iterations;
 mod metrics;
 mod migration;
 pub mod prices;

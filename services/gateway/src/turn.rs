@@ -114,6 +114,7 @@ impl Turn {
             identifiers: Default::default(),
             provider_cost: None,
             provider_upstream_cost: None,
+            usage_iterations: Vec::new(),
             provider_cost_currency: String::new(),
             timing: Timing {
                 started_at: self.clock.started_at,

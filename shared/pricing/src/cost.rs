@@ -48,6 +48,56 @@ pub struct CostBreakdown {
     /// Sum of the components.
     #[serde(with = "rust_decimal::serde::str")]
     pub total: Decimal,
+    /// Passes of the request another model ran (an advisor), priced at that model's rates;
+    /// their amounts are included in the classes and the total above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_models: Vec<ModelCost>,
+}
+
+/// What the passes one other model ran cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelCost {
+    /// The model, as its price row names it.
+    pub model: String,
+    /// The cost of its passes.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total: Decimal,
+}
+
+impl CostBreakdown {
+    /// Adds the cost of passes `model` ran to this breakdown, class by class, exactly.
+    pub fn include(&mut self, model: &str, part: &CostBreakdown) -> Result<(), CostError> {
+        if part.currency != self.currency {
+            return Err(CostError::MixedCurrencies {
+                first: self.currency.clone(),
+                second: part.currency.clone(),
+            });
+        }
+        let overflow = || CostError::TotalUnrepresentable { tokens: 0 };
+        let sum = |ours: &mut Decimal, theirs: Decimal| -> Result<(), CostError> {
+            *ours = exact_add(*ours, theirs).ok_or_else(overflow)?.normalize();
+            Ok(())
+        };
+        sum(&mut self.uncached_input, part.uncached_input)?;
+        sum(&mut self.cached_input, part.cached_input)?;
+        sum(&mut self.cache_creation, part.cache_creation)?;
+        sum(&mut self.cache_creation_1h, part.cache_creation_1h)?;
+        sum(&mut self.output, part.output)?;
+        sum(&mut self.reasoning, part.reasoning)?;
+        sum(&mut self.web_search, part.web_search)?;
+        sum(&mut self.web_fetch, part.web_fetch)?;
+        sum(&mut self.file_search, part.file_search)?;
+        sum(&mut self.code_interpreter, part.code_interpreter)?;
+        sum(&mut self.total, part.total)?;
+        match self.other_models.iter_mut().find(|m| m.model == model) {
+            Some(entry) => sum(&mut entry.total, part.total)?,
+            None => self.other_models.push(ModelCost {
+                model: model.to_owned(),
+                total: part.total,
+            }),
+        }
+        Ok(())
+    }
 }
 
 /// Why a cost could not be computed.
@@ -76,6 +126,14 @@ pub enum CostError {
         class: &'static str,
         /// Calls (or containers) used.
         count: u64,
+    },
+    /// Parts of one turn are priced in different currencies.
+    #[error("parts of the turn are priced in {first} and in {second}")]
+    MixedCurrencies {
+        /// The answering model's currency.
+        first: String,
+        /// The other part's.
+        second: String,
     },
     /// The sum of the components does not fit in a 96-bit decimal, or would need rounding.
     #[error("total cost of {tokens} tokens cannot be represented exactly")]
@@ -168,6 +226,7 @@ pub fn compute_cost(usage: &TokenCounts, price: &PriceEntry) -> Result<CostBreak
         file_search,
         code_interpreter,
         total: total.normalize(),
+        other_models: Vec::new(),
     })
 }
 

@@ -27,7 +27,7 @@ mod snapshot;
 mod usage;
 
 pub use catalogue::{NoPrice, PriceCatalogue, PriceConditions};
-pub use cost::{CostBreakdown, CostError, compute_cost};
+pub use cost::{CostBreakdown, CostError, ModelCost, compute_cost};
 pub use defaults::{CatalogueError, DEFAULT_CATALOGUE_JSON, default_catalogue, parse_catalogue};
 pub use diff::{PriceDifference, diff_prices};
 pub use import_plan::{ImportPlan, plan_import};

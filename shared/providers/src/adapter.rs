@@ -3,7 +3,7 @@
 //! into deltas and folds everything the summary needs into an [`Outcome`]. Reading, framing,
 //! timeouts, retries and HTTP error handling live in `client`, written once.
 
-use colloquy_records::{CompletionStatus, Identifiers, Usage};
+use colloquy_records::{CompletionStatus, Identifiers, Usage, UsageIteration};
 use colloquy_sse::SseEvent;
 use http::HeaderMap;
 use rust_decimal::Decimal;
@@ -39,6 +39,8 @@ pub struct Outcome {
     pub provider_cost: Option<Decimal>,
     /// What the upstream provider charged (OpenRouter `cost_details.upstream_inference_cost`).
     pub provider_upstream_cost: Option<Decimal>,
+    /// The passes of a request run in several (Anthropic `usage.iterations`).
+    pub usage_iterations: Vec<UsageIteration>,
     /// An error the provider sent inside a 200 response.
     pub error: Option<ProviderError>,
     /// True once the API's end-of-stream marker arrived (`[DONE]`, `message_stop`,

@@ -354,6 +354,35 @@ fn check_response(case: &Case, run: &Run, f: &mut Failures) {
         Some(_) => f.check("cost", outcome.provider_cost, None),
         None => {}
     }
+    // The passes of a request run in several, each with the model that ran it.
+    if let Some(kinds) = expect["iteration_types"].as_array() {
+        let got: Vec<&str> = outcome
+            .usage_iterations
+            .iter()
+            .map(|it| it.kind.as_str())
+            .collect();
+        let want: Vec<&str> = kinds.iter().filter_map(Value::as_str).collect();
+        f.check("iteration kinds", got, want);
+    }
+    if let Some(by_model) = expect["billed_usage_by_model"].as_object() {
+        for (model, billed) in by_model {
+            let passes = outcome.usage_iterations.iter().filter(|it| {
+                it.model
+                    .as_deref()
+                    .unwrap_or(expect["model"].as_str().unwrap_or_default())
+                    == model.as_str()
+            });
+            let output: u64 = passes.map(|it| it.usage.output_tokens).sum();
+            f.check(
+                "output tokens of a model's passes",
+                (model.as_str(), output),
+                (
+                    model.as_str(),
+                    billed["output_tokens"].as_u64().unwrap_or(0),
+                ),
+            );
+        }
+    }
     // OpenRouter's upstream bill, where its usage reports one.
     let raw = expect
         .get("usage_raw")

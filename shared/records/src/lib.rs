@@ -19,7 +19,7 @@ pub use provider::ProviderKind;
 pub use record::{CompletionRecord, Platform};
 pub use summary::{
     CompletionError, CompletionStatus, CompletionSummary, Identifiers, PROVIDER_COST_CURRENCY,
-    Timing,
+    Timing, UsageIteration,
 };
 pub use usage::Usage;
 

@@ -97,6 +97,55 @@ impl From<CompletionStatus> for pb::CompletionStatus {
     }
 }
 
+/// One pass of a request the provider ran in several (compaction, an advisor).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageIteration {
+    pub kind: String,
+    /// The model that ran the pass, when the provider names it.
+    pub model: Option<String>,
+    pub usage: Usage,
+}
+
+/// Iterations a record may list; a request runs in a handful.
+const MAX_USAGE_ITERATIONS: usize = 64;
+/// Bytes of an iteration's kind or model.
+const MAX_ITERATION_TEXT: usize = 256;
+
+impl UsageIteration {
+    fn from_wire(wire: pb::UsageIteration, index: usize) -> Result<Self, FieldError> {
+        let field = |name: &str| format!("usage_iterations[{index}].{name}");
+        let text = |mut value: String, name: &str| {
+            if value.len() > MAX_ITERATION_TEXT {
+                return Err(FieldError::new(
+                    field(name),
+                    format!("is longer than {MAX_ITERATION_TEXT} bytes"),
+                ));
+            }
+            replace_nul(&mut value);
+            Ok(value)
+        };
+        let kind = text(wire.kind, "kind")?;
+        let model = text(wire.model, "model")?;
+        let usage = Usage::try_from(wire.usage.unwrap_or_default())
+            .map_err(|e| e.within(&format!("usage_iterations[{index}].usage")))?;
+        Ok(Self {
+            kind,
+            model: Some(model).filter(|m| !m.is_empty()),
+            usage,
+        })
+    }
+}
+
+impl From<UsageIteration> for pb::UsageIteration {
+    fn from(iteration: UsageIteration) -> Self {
+        Self {
+            kind: iteration.kind,
+            model: iteration.model.unwrap_or_default(),
+            usage: Some(iteration.usage.into()),
+        }
+    }
+}
+
 /// Identifiers the provider attached to the completion.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identifiers {
@@ -286,6 +335,8 @@ pub struct CompletionSummary {
     pub provider_cost_currency: String,
     pub timing: Timing,
     pub error: Option<CompletionError>,
+    /// The passes of a request run in several; `usage` is their sum.
+    pub usage_iterations: Vec<UsageIteration>,
 }
 
 impl TryFrom<pb::CompletionSummary> for CompletionSummary {
@@ -316,6 +367,15 @@ impl TryFrom<pb::CompletionSummary> for CompletionSummary {
             .error
             .map(|e| CompletionError::try_from(e).map_err(|e| e.within("error")))
             .transpose()?;
+        if wire.usage_iterations.len() > MAX_USAGE_ITERATIONS {
+            return Err(FieldError::new(
+                "usage_iterations",
+                format!("lists more than {MAX_USAGE_ITERATIONS} iterations"),
+            ));
+        }
+        let usage_iterations = (wire.usage_iterations.into_iter().enumerate())
+            .map(|(index, iteration)| UsageIteration::from_wire(iteration, index))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             status,
             finish_reason,
@@ -327,6 +387,7 @@ impl TryFrom<pb::CompletionSummary> for CompletionSummary {
             provider_cost_currency,
             timing,
             error,
+            usage_iterations,
         })
     }
 }
@@ -366,6 +427,11 @@ impl From<CompletionSummary> for pb::CompletionSummary {
             timing: Some(summary.timing.into()),
             error: summary.error.map(Into::into),
             usage_unknown: summary.usage_unknown,
+            usage_iterations: summary
+                .usage_iterations
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
 }
@@ -391,6 +457,7 @@ mod tests {
             provider_cost: Some("0.00012".into()),
             provider_upstream_cost: Some("1.1e-4".into()),
             provider_cost_currency: "USD".into(),
+            usage_iterations: Vec::new(),
             timing: Some(pb::Timing {
                 started_at: Some(prost_types::Timestamp {
                     seconds: 1_700_000_000,

@@ -136,6 +136,29 @@ impl Usage {
         self
     }
 
+    /// This usage without `part` (a pass of it priced apart), or `None` when `part` has more of
+    /// a class than this usage holds.
+    pub fn without(&self, part: &Usage) -> Option<Usage> {
+        Some(Usage {
+            input_tokens: self.input_tokens.checked_sub(part.input_tokens)?,
+            output_tokens: self.output_tokens.checked_sub(part.output_tokens)?,
+            cached_input_tokens: self
+                .cached_input_tokens
+                .checked_sub(part.cached_input_tokens)?,
+            cache_creation_input_tokens: (self.cache_creation_input_tokens)
+                .checked_sub(part.cache_creation_input_tokens)?,
+            reasoning_tokens: self.reasoning_tokens.checked_sub(part.reasoning_tokens)?,
+            cache_creation_1h_input_tokens: (self.cache_creation_1h_input_tokens)
+                .checked_sub(part.cache_creation_1h_input_tokens)?,
+            web_search_calls: self.web_search_calls.checked_sub(part.web_search_calls)?,
+            web_fetch_calls: self.web_fetch_calls.checked_sub(part.web_fetch_calls)?,
+            file_search_calls: self.file_search_calls.checked_sub(part.file_search_calls)?,
+            code_interpreter_containers: (self.code_interpreter_containers)
+                .checked_sub(part.code_interpreter_containers)?,
+            reconciled: self.reconciled,
+        })
+    }
+
     /// Adds another turn's usage, saturating rather than wrapping.
     pub fn accumulate(&mut self, other: &Usage) {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);

@@ -75,6 +75,7 @@ pub struct Model {
     pub provider_cost: Option<String>,
     pub provider_cost_currency: Option<String>,
     pub provider_upstream_cost: Option<String>,
+    pub usage_iterations: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

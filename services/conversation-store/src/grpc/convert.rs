@@ -84,7 +84,16 @@ pub fn turn_cost(row: &TurnUsage) -> Result<pb::TurnCost, StoreError> {
     })
 }
 
-fn summary(turn: &turn::Model, numbers: &TurnUsage) -> common::CompletionSummary {
+fn summary(
+    turn: &turn::Model,
+    numbers: &TurnUsage,
+) -> Result<common::CompletionSummary, StoreError> {
+    let usage_iterations = match turn.usage_iterations.as_deref() {
+        Some(json) => crate::iterations::iterations_from_json(json).map_err(|e| {
+            StoreError::Corrupt(format!("usage iterations of turn {}: {e}", turn.record_id))
+        })?,
+        None => Vec::new(),
+    };
     let error = turn
         .error_code
         .as_ref()
@@ -101,7 +110,7 @@ fn summary(turn: &turn::Model, numbers: &TurnUsage) -> common::CompletionSummary
                 .and_then(|s| u32::try_from(s).ok())
                 .unwrap_or(0),
         });
-    common::CompletionSummary {
+    Ok(common::CompletionSummary {
         status: status(&turn.status),
         finish_reason: turn.finish_reason.clone(),
         usage: Some(usage(numbers)),
@@ -118,6 +127,7 @@ fn summary(turn: &turn::Model, numbers: &TurnUsage) -> common::CompletionSummary
         provider_cost: turn.provider_cost.clone(),
         provider_upstream_cost: turn.provider_upstream_cost.clone(),
         provider_cost_currency: turn.provider_cost_currency.clone().unwrap_or_default(),
+        usage_iterations: usage_iterations.into_iter().map(Into::into).collect(),
         timing: Some(common::Timing {
             started_at: Some(timestamp_to_proto(turn.started_at)),
             time_to_first_token: turn
@@ -129,7 +139,7 @@ fn summary(turn: &turn::Model, numbers: &TurnUsage) -> common::CompletionSummary
         }),
         error,
         usage_unknown: turn.usage_unknown,
-    }
+    })
 }
 
 fn turn(turn: turn::Model) -> Result<pb::Turn, StoreError> {
@@ -151,7 +161,7 @@ fn turn(turn: turn::Model) -> Result<pb::Turn, StoreError> {
         record_id: turn.record_id.clone(),
         gateway_request_id: turn.gateway_request_id.clone(),
         requested_model: turn.requested_model.clone(),
-        summary: Some(summary(&turn, &numbers)),
+        summary: Some(summary(&turn, &numbers)?),
         cost: Some(turn_cost(&numbers)?),
         input_messages: input_messages.into_iter().map(Into::into).collect(),
         output_message: output_message.map(Into::into),

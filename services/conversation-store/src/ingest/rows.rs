@@ -115,6 +115,9 @@ pub fn turn(
         unpriced_reason: Set(reason),
         provider_cost: Set(summary.provider_cost.map(decimal_text)),
         provider_upstream_cost: Set(summary.provider_upstream_cost.map(decimal_text)),
+        usage_iterations: Set(crate::iterations::iterations_to_json(
+            &summary.usage_iterations,
+        )),
         provider_cost_currency: Set(provider_cost_currency),
     }
 }

@@ -10,7 +10,7 @@ mod m0004_one_row_per_turn;
 mod m0005_provider_error_codes;
 mod m0006_catalogue_additions;
 mod m0007_billed_calls_and_price_conditions;
-mod m0008_provider_upstream_cost;
+mod m0008_upstream_cost_and_iterations;
 mod seed;
 
 pub struct Migrator;
@@ -26,7 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_provider_error_codes::Migration),
             Box::new(m0006_catalogue_additions::Migration),
             Box::new(m0007_billed_calls_and_price_conditions::Migration),
-            Box::new(m0008_provider_upstream_cost::Migration),
+            Box::new(m0008_upstream_cost_and_iterations::Migration),
         ]
     }
 }

@@ -89,18 +89,64 @@ impl PriceBook {
     /// Prices a record's turn. A turn whose usage is unknown has no cost: zeros are not its
     /// tokens.
     pub fn price_record(&self, record: &CompletionRecord) -> TurnPricing {
-        if record.summary.usage_unknown {
+        let summary = &record.summary;
+        if summary.usage_unknown {
             return TurnPricing::Unpriced {
                 reason: "usage unknown: the gateway stopped before the completion ended".into(),
             };
         }
-        self.price(
-            record.platform.kind,
-            record.answering_model(),
-            record.summary.identifiers.service_tier.as_deref(),
-            &record.summary.usage,
-            record.summary.timing.started_at,
-        )
+        let model = record.answering_model();
+        let tier = summary.identifiers.service_tier.as_deref();
+        let at = summary.timing.started_at;
+        let kind = record.platform.kind;
+        // Passes another model ran (an advisor) are billed at that model's rates.
+        let others: Vec<_> = (summary.usage_iterations.iter())
+            .filter(|it| it.model.as_deref().is_some_and(|m| m != model))
+            .collect();
+        let mut own = summary.usage;
+        for iteration in &others {
+            let Some(rest) = own.without(&iteration.usage) else {
+                return TurnPricing::Unpriced {
+                    reason: "usage iterations hold more tokens than the usage".into(),
+                };
+            };
+            own = rest;
+        }
+        let pricing = self.price(kind, model, tier, &own, at);
+        let TurnPricing::Priced {
+            price_id,
+            model: row_model,
+            mut cost,
+        } = pricing
+        else {
+            return pricing;
+        };
+        for iteration in others {
+            let other = iteration.model.as_deref().unwrap_or_default();
+            match self.price(kind, other, tier, &iteration.usage, at) {
+                TurnPricing::Priced {
+                    cost: part,
+                    model: part_model,
+                    ..
+                } => {
+                    if let Err(error) = cost.include(&part_model, &part) {
+                        return TurnPricing::Unpriced {
+                            reason: format!("cost of {model} could not be computed: {error}"),
+                        };
+                    }
+                }
+                TurnPricing::Unpriced { reason } => {
+                    return TurnPricing::Unpriced {
+                        reason: format!("the {} pass run by {other}: {reason}", iteration.kind),
+                    };
+                }
+            }
+        }
+        TurnPricing::Priced {
+            price_id,
+            model: row_model,
+            cost,
+        }
     }
 
     /// Prices a turn with the row in effect when the completion started, so a later price

@@ -244,3 +244,54 @@ on_both_databases!(
     provider_cost_drift,
     summaries_compare_computed_and_reported_costs
 );
+
+/// A pass of the request another model ran is billed at that model's rates, and the rest at the
+/// answering model's; a pass by a model without a price leaves the turn unpriced.
+async fn passes_run_by_another_model_are_priced_at_its_rates(mut store: TestStore) {
+    let conversation = new_conversation_id();
+    for advisor in ["gpt-4o-mini", "gpt-unpriced"] {
+        let mut record = record(&conversation, usage(2_000_000, 0, 0, 0, 0));
+        summary_mut(&mut record).usage_iterations = vec![
+            common::UsageIteration {
+                kind: "message".into(),
+                model: String::new(),
+                usage: Some(usage(1_000_000, 0, 0, 0, 0)),
+            },
+            common::UsageIteration {
+                kind: "advisor_message".into(),
+                model: advisor.into(),
+                usage: Some(usage(1_000_000, 0, 0, 0, 0)),
+            },
+        ];
+        store
+            .client
+            .record_completion(record)
+            .await
+            .expect("recorded");
+    }
+    let stored = get(&mut store, &conversation).await;
+    let cost = stored.turns[0].cost.clone().expect("cost");
+    // 1M gpt-4o input at 2.5 plus 1M gpt-4o-mini input at 0.15.
+    assert_eq!(cost.total.expect("total").amount, "2.65");
+    assert_eq!(cost.uncached_input, "2.65");
+    let iterations = &stored.turns[0]
+        .summary
+        .as_ref()
+        .expect("summary")
+        .usage_iterations;
+    assert_eq!(iterations.len(), 2);
+    assert_eq!(iterations[1].model, "gpt-4o-mini");
+    let unpriced = stored.turns[1].cost.clone().expect("cost");
+    assert!(!unpriced.priced);
+    assert!(
+        unpriced
+            .unpriced_reason
+            .contains("advisor_message pass run by gpt-unpriced"),
+        "{}",
+        unpriced.unpriced_reason
+    );
+}
+on_both_databases!(
+    passes_by_other_models,
+    passes_run_by_another_model_are_priced_at_its_rates
+);

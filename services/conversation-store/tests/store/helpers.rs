@@ -155,6 +155,7 @@ pub fn record(conversation_id: &str, usage: common::Usage) -> pb::CompletionReco
             }),
             provider_cost: None,
             provider_upstream_cost: None,
+            usage_iterations: Vec::new(),
             provider_cost_currency: String::new(),
             timing: Some(common::Timing {
                 started_at: Some(timestamp(now_seconds())),

@@ -11,7 +11,7 @@
 //! `usage.iterations` lists each, and the top-level counts cover only the last: the billed
 //! usage is the sum of the iterations.
 
-use colloquy_records::{CompletionStatus, Usage};
+use colloquy_records::{CompletionStatus, Usage, UsageIteration};
 use colloquy_sse::SseEvent;
 use http::HeaderMap;
 use serde::Deserialize;
@@ -68,6 +68,7 @@ impl Anthropic {
         }
         if let Some(iterations) = &new.iterations {
             old.iterations = Some(iterations.clone());
+            self.outcome.usage_iterations = iterations.iter().map(Iteration::normalised).collect();
         }
         if new.cache_creation.is_some() {
             old.cache_creation = new.cache_creation;
@@ -295,6 +296,32 @@ struct Iteration {
     cache_read_input_tokens: u64,
     cache_creation_input_tokens: u64,
     cache_creation: Option<CacheCreation>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// Set on passes another model ran (an advisor).
+    model: Option<String>,
+}
+
+impl Iteration {
+    fn normalised(&self) -> UsageIteration {
+        let one_hour = self
+            .cache_creation
+            .map_or(0, |c| c.ephemeral_1h_input_tokens);
+        UsageIteration {
+            kind: self.kind.clone().unwrap_or_default(),
+            model: self.model.clone(),
+            usage: Usage {
+                input_tokens: (self.input_tokens)
+                    .saturating_add(self.cache_read_input_tokens)
+                    .saturating_add(self.cache_creation_input_tokens),
+                output_tokens: self.output_tokens,
+                cached_input_tokens: self.cache_read_input_tokens,
+                cache_creation_input_tokens: self.cache_creation_input_tokens,
+                cache_creation_1h_input_tokens: one_hour.min(self.cache_creation_input_tokens),
+                ..Usage::default()
+            },
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]

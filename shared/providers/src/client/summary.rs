@@ -70,6 +70,7 @@ pub(crate) fn build(ending: Ending) -> CompletionSummary {
         provider_cost: outcome.provider_cost,
         provider_upstream_cost: outcome.provider_upstream_cost,
         provider_cost_currency,
+        usage_iterations: outcome.usage_iterations,
         timing: Timing {
             started_at: clock.started_at,
             time_to_first_token: first_delta_at
@@ -174,6 +175,7 @@ pub fn summary_before_first_byte(
         identifiers,
         provider_cost: None,
         provider_upstream_cost: None,
+        usage_iterations: Vec::new(),
         provider_cost_currency: String::new(),
         timing: Timing {
             started_at: clock.started_at,
