@@ -408,3 +408,122 @@ async fn billed_fixtures_reach_the_ledger_at_their_hand_computed_cost() {
     }
     assert!(checked >= 8, "{checked} ledger cases");
 }
+
+/// What LiteLLM's price list (1.110.2, the fixture models' entries in
+/// `shared/pricing/tests/data/litellm_1.110.2_fixture_models.json`) gives for a ledger case,
+/// applied to the same usage classes, and why where it differs from the ledger.
+enum Litellm {
+    /// The same cost.
+    Agrees,
+    /// Another cost, and why the ledger's is the bill.
+    Differs(&'static str, &'static str),
+    /// LiteLLM has no fee for a call the turn made.
+    NoFee(&'static str, &'static str),
+    /// LiteLLM does not list the model.
+    NotListed,
+}
+
+const CONFORMANCE: &[(&str, Litellm)] = &[
+    ("anthropic/messages_stream_cache_1h", Litellm::Agrees),
+    (
+        "anthropic/messages_stream_long_context",
+        Litellm::Differs(
+            "0.6105",
+            "LiteLLM lists no long-context rate for claude-sonnet-4-5; Anthropic's pricing page \
+             bills a Sonnet 4 or 4.5 request past 200,000 input tokens at $6/$22.50 in full (the \
+             flat 1M window of March 2026 is Opus 4.6's and Sonnet 4.6's)",
+        ),
+    ),
+    (
+        "anthropic/messages_stream_usage_iterations",
+        Litellm::Agrees,
+    ),
+    ("anthropic/messages_stream_web_fetch", Litellm::NotListed),
+    ("anthropic/messages_stream_web_search", Litellm::NotListed),
+    (
+        "openai/responses_stream_builtin_code_interpreter_shared_container",
+        Litellm::NoFee(
+            "code_interpreter",
+            "LiteLLM keeps the $0.03 container fee on a separate `openai/container` entry, not on \
+             the model, so a per-model lookup misses it",
+        ),
+    ),
+    (
+        "openai/responses_stream_builtin_file_search",
+        Litellm::NoFee(
+            "file_search",
+            "LiteLLM lists no file search fee for gpt-4o; OpenAI bills $2.50 per 1,000 calls",
+        ),
+    ),
+    (
+        "openai/responses_stream_builtin_web_search",
+        Litellm::Agrees,
+    ),
+    ("openai/responses_stream_service_tier_flex", Litellm::Agrees),
+];
+
+/// Every priced ledger case beside LiteLLM's prices for the same model, tier and classes.
+#[tokio::test]
+async fn ledger_costs_beside_litellm_prices() {
+    use colloquy_pricing::{
+        CostError, PriceCatalogue, PriceConditions, TokenCounts, compute_cost, parse_litellm,
+    };
+    let now = chrono::Utc::now();
+    let list =
+        include_str!("../../../../shared/pricing/tests/data/litellm_1.110.2_fixture_models.json");
+    let litellm = PriceCatalogue::new(parse_litellm(list, "litellm 1.110.2", now).unwrap().entries);
+    let app = spawn_app().await;
+    let mut compared = 0;
+    for case in cases()
+        .into_iter()
+        .filter(|c| c.expect["ledger"]["cost"].is_string())
+    {
+        let name = &case.name;
+        let (_, expected) = CONFORMANCE
+            .iter()
+            .find(|(c, _)| c == name)
+            .unwrap_or_else(|| panic!("{name}: say how LiteLLM prices it"));
+        let collected = app.stream(case.request()).await.expect("stream");
+        let summary = &collected.summary;
+        let u = usage(summary);
+        let ids = identifiers(summary);
+        let counts = TokenCounts {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cached_input_tokens: u.cached_input_tokens,
+            cache_creation_input_tokens: u.cache_creation_input_tokens,
+            reasoning_tokens: u.reasoning_tokens,
+            cache_creation_1h_input_tokens: u.cache_creation_1h_input_tokens,
+            web_search_calls: u.web_search_calls,
+            web_fetch_calls: u.web_fetch_calls,
+            file_search_calls: u.file_search_calls,
+            code_interpreter_containers: u.code_interpreter_containers,
+        };
+        let provider = case.expect["provider"].as_str().unwrap_or_default();
+        let model = ids.resolved_model.as_deref().unwrap_or_default();
+        let conditions = PriceConditions {
+            service_tier: ids.service_tier.as_deref(),
+            input_tokens: u.input_tokens,
+        };
+        let ours = case.expect["ledger"]["cost"].as_str().unwrap_or_default();
+        let theirs = litellm
+            .lookup_for(provider, model, now, conditions)
+            .map(|row| compute_cost(&counts, row));
+        match (expected, theirs) {
+            (Litellm::Agrees, Ok(Ok(cost))) => {
+                assert_eq!(cost.total.to_string(), ours, "{name}: LiteLLM agrees");
+            }
+            (Litellm::Differs(litellm_cost, why), Ok(Ok(cost))) => {
+                assert_eq!(cost.total.to_string(), *litellm_cost, "{name}: {why}");
+                assert_ne!(*litellm_cost, ours, "{name}");
+            }
+            (Litellm::NoFee(class, why), Ok(Err(CostError::NoFee { class: missing, .. }))) => {
+                assert_eq!(missing, *class, "{name}: {why}");
+            }
+            (Litellm::NotListed, Err(_)) => {}
+            (_, other) => panic!("{name}: LiteLLM now gives {other:?}; update CONFORMANCE"),
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, CONFORMANCE.len());
+}
