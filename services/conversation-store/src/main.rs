@@ -1,6 +1,7 @@
 //! `colloquy-store`: runs the conversation store, or imports a price list into its database.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -48,24 +49,18 @@ enum PricesCommand {
     },
 }
 
-/// Set by `prices diff` when the lists disagree.
-static DIFFERENCES_FOUND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) if DIFFERENCES_FOUND.load(std::sync::atomic::Ordering::Relaxed) => {
-            std::process::ExitCode::from(1)
-        }
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("colloquy-store: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.worker_threads)
@@ -75,14 +70,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(run_in_runtime(cli, settings))
 }
 
-async fn run_in_runtime(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+async fn run_in_runtime(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let telemetry = colloquy_telemetry::init("colloquy-store", settings.log_format)?;
     let result = execute(cli.command, settings).await;
     telemetry.shutdown();
     result
 }
 
-async fn execute(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {
+/// Runs `command`; its exit status is success unless `prices diff` found differences.
+async fn execute(command: Option<Command>, settings: Settings) -> anyhow::Result<ExitCode> {
     match command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -123,11 +119,10 @@ async fn execute(command: Option<Command>, settings: Settings) -> anyhow::Result
                 );
             }
             println!("{} differences", differences.len());
-            DIFFERENCES_FOUND.store(
-                !differences.is_empty(),
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            if !differences.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

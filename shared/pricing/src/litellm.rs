@@ -164,12 +164,18 @@ fn entries_from_spec(
         checked_on: None,
     };
     let mut entries = Vec::new();
-    if let Some(long) = long_context_row(spec, &standard)? {
-        entries.push(long);
+    if let Some(long) = variant_row(spec, &standard, "above_200k_tokens")? {
+        entries.push(PriceEntry {
+            above_input_tokens: Some(LONG_CONTEXT),
+            ..long
+        });
     }
     for tier in TIERS {
-        if let Some(row) = tier_row(spec, &standard, tier)? {
-            entries.push(row);
+        if let Some(row) = variant_row(spec, &standard, tier)? {
+            entries.push(PriceEntry {
+                service_tier: Some(tier.to_owned()),
+                ..row
+            });
         }
     }
     entries.insert(0, standard);
@@ -179,12 +185,16 @@ fn entries_from_spec(
     Ok(entries)
 }
 
-/// The row for prompts past 200,000 tokens, when the spec prices them apart.
-fn long_context_row(
+/// The token prices of a variant of the standard row that the spec prices with `_<suffix>`
+/// keys (`input_cost_per_token_above_200k_tokens`, `input_cost_per_token_flex`), when it has
+/// an input or output price of its own; a class the variant does not price keeps the standard
+/// row's.
+fn variant_row(
     spec: &Map<String, Value>,
     standard: &PriceEntry,
+    suffix: &str,
 ) -> Result<Option<PriceEntry>, String> {
-    let cost = |field: &str| optional_cost(spec, &format!("{field}_above_200k_tokens"));
+    let cost = |field: &str| optional_cost(spec, &format!("{field}_{suffix}"));
     let (input, output) = (
         cost("input_cost_per_token")?,
         cost("output_cost_per_token")?,
@@ -203,33 +213,6 @@ fn long_context_row(
             .or(standard.cache_creation_1h_per_mtok),
         reasoning_per_mtok: cost("output_cost_per_reasoning_token")?
             .or(standard.reasoning_per_mtok),
-        above_input_tokens: Some(LONG_CONTEXT),
-        ..standard.clone()
-    }))
-}
-
-/// The row of service tier `tier`, when the spec prices it.
-fn tier_row(
-    spec: &Map<String, Value>,
-    standard: &PriceEntry,
-    tier: &str,
-) -> Result<Option<PriceEntry>, String> {
-    let cost = |field: &str| optional_cost(spec, &format!("{field}_{tier}"));
-    let (input, output) = (
-        cost("input_cost_per_token")?,
-        cost("output_cost_per_token")?,
-    );
-    if input.is_none() && output.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(PriceEntry {
-        input_per_mtok: input.unwrap_or(standard.input_per_mtok),
-        output_per_mtok: output.unwrap_or(standard.output_per_mtok),
-        cached_input_per_mtok: cost("cache_read_input_token_cost")?
-            .or(standard.cached_input_per_mtok),
-        cache_creation_per_mtok: cost("cache_creation_input_token_cost")?
-            .or(standard.cache_creation_per_mtok),
-        service_tier: Some(tier.to_owned()),
         ..standard.clone()
     }))
 }

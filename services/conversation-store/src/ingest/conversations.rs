@@ -129,32 +129,29 @@ impl ConversationTotals {
             row.provider_cost_total = provider_cost_total;
         }
         let u = &record.summary.usage;
-        row.input_tokens = row.input_tokens.saturating_add(tokens(u.input_tokens));
-        row.output_tokens = row.output_tokens.saturating_add(tokens(u.output_tokens));
-        row.cached_input_tokens = row
-            .cached_input_tokens
-            .saturating_add(tokens(u.cached_input_tokens));
-        row.cache_creation_input_tokens = row
-            .cache_creation_input_tokens
-            .saturating_add(tokens(u.cache_creation_input_tokens));
-        row.reasoning_tokens = row
-            .reasoning_tokens
-            .saturating_add(tokens(u.reasoning_tokens));
-        row.cache_creation_1h_input_tokens = row
-            .cache_creation_1h_input_tokens
-            .saturating_add(tokens(u.cache_creation_1h_input_tokens));
-        row.web_search_calls = row
-            .web_search_calls
-            .saturating_add(tokens(u.web_search_calls));
-        row.web_fetch_calls = row
-            .web_fetch_calls
-            .saturating_add(tokens(u.web_fetch_calls));
-        row.file_search_calls = row
-            .file_search_calls
-            .saturating_add(tokens(u.file_search_calls));
-        row.code_interpreter_containers = row
-            .code_interpreter_containers
-            .saturating_add(tokens(u.code_interpreter_containers));
+        for (total, count) in [
+            (&mut row.input_tokens, u.input_tokens),
+            (&mut row.output_tokens, u.output_tokens),
+            (&mut row.cached_input_tokens, u.cached_input_tokens),
+            (
+                &mut row.cache_creation_input_tokens,
+                u.cache_creation_input_tokens,
+            ),
+            (&mut row.reasoning_tokens, u.reasoning_tokens),
+            (
+                &mut row.cache_creation_1h_input_tokens,
+                u.cache_creation_1h_input_tokens,
+            ),
+            (&mut row.web_search_calls, u.web_search_calls),
+            (&mut row.web_fetch_calls, u.web_fetch_calls),
+            (&mut row.file_search_calls, u.file_search_calls),
+            (
+                &mut row.code_interpreter_containers,
+                u.code_interpreter_containers,
+            ),
+        ] {
+            *total = total.saturating_add(tokens(count));
+        }
         row.last_status = record.summary.status.as_str().to_string();
         row.updated_at = row.updated_at.max(recorded_at);
         if let Some(continuation) = &record.summary.identifiers.continuation_id

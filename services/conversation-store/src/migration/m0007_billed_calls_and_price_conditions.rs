@@ -112,9 +112,7 @@ async fn complete_seeded_prices<C: sea_orm::ConnectionTrait>(db: &C) -> Result<(
             continue;
         };
         let still_seeded = !seed::select(db, &["id"], seeded(base)).await?.is_empty();
-        let threshold = entry
-            .above_input_tokens
-            .map(|t| <i64 as TryFrom<u64>>::try_from(t).unwrap_or(i64::MAX));
+        let threshold = crate::prices::threshold_column(entry);
         let same_conditions = Condition::all()
             .add(Expr::col(Alias::new("provider")).eq(entry.provider.to_ascii_lowercase()))
             .add(Expr::col(Alias::new("model")).eq(entry.model.clone()))

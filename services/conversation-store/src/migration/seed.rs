@@ -38,9 +38,7 @@ fn base_columns(entry: &PriceEntry) -> Vec<(&'static str, SimpleExpr)> {
 /// The columns m0007 added, and their values for `entry`.
 pub(super) fn billing_columns(entry: &PriceEntry) -> Vec<(&'static str, SimpleExpr)> {
     let decimal = |value: Option<rust_decimal::Decimal>| value.map(decimal_text).into();
-    let threshold = entry
-        .above_input_tokens
-        .map(|t| <i64 as TryFrom<u64>>::try_from(t).unwrap_or(i64::MAX));
+    let threshold = crate::prices::threshold_column(entry);
     vec![
         (
             "cache_creation_1h_per_mtok",

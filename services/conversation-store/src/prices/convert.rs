@@ -16,6 +16,14 @@ fn parse(text: &str, column: &str, id: i64) -> Result<Decimal, String> {
         .map_err(|_| format!("prices.{column} of row {id} is not a decimal: {text:?}"))
 }
 
+/// A row's input threshold as the `prices.above_input_tokens` column holds it (a threshold
+/// past `i64::MAX` is one no prompt reaches either way).
+pub fn threshold_column(entry: &PriceEntry) -> Option<i64> {
+    entry
+        .above_input_tokens
+        .map(|threshold| i64::try_from(threshold).unwrap_or(i64::MAX))
+}
+
 pub fn price_to_active_model(entry: &PriceEntry, import_id: Option<i64>) -> price::ActiveModel {
     price::ActiveModel {
         id: NotSet,
@@ -37,9 +45,7 @@ pub fn price_to_active_model(entry: &PriceEntry, import_id: Option<i64>) -> pric
         file_search_per_call: Set(entry.file_search_per_call.map(decimal_text)),
         code_interpreter_per_container: Set(entry.code_interpreter_per_container.map(decimal_text)),
         service_tier: Set(entry.service_tier.clone()),
-        above_input_tokens: Set(entry
-            .above_input_tokens
-            .map(|threshold| i64::try_from(threshold).unwrap_or(i64::MAX))),
+        above_input_tokens: Set(threshold_column(entry)),
         checked_on: Set(entry.checked_on.map(|date| date.to_string())),
     }
 }

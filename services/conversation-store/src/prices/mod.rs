@@ -6,5 +6,5 @@ mod convert;
 mod import;
 
 pub use book::{PriceBook, TurnPricing};
-pub use convert::{price_from_model, price_to_active_model, price_to_proto};
+pub use convert::{price_from_model, price_to_active_model, price_to_proto, threshold_column};
 pub use import::{ImportOutcome, diff_litellm, import_prices, upsert_price};
