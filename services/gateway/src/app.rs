@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::keys::{self, KEY_ROLE, KeyCache, KeyCheck};
 use crate::ledger::{self, Ledger};
 use crate::metrics::GatewayMetrics;
 use crate::pipeline::Gateway;
@@ -42,6 +43,8 @@ pub struct App {
     stop: watch::Sender<bool>,
     delivery: JoinHandle<()>,
     delivery_stop: oneshot::Sender<()>,
+    /// Keeps the API key cache fresh, when keys are on.
+    key_refresh: Option<JoinHandle<()>>,
     _metrics: MetricsEndpoint,
 }
 
@@ -54,12 +57,28 @@ impl App {
         let registry = PlatformRegistry::load(&settings).context("loading platforms")?;
         let client = ProviderClient::new().context("building the provider HTTP client")?;
         let store = store_client::connect(&settings)?;
-        let access = Access::new(vec![Role {
+        let mut access = Access::new(vec![Role {
             name: "caller",
             tokens: TokenSet::load(&settings.auth.tokens(), "auth")?,
         }])
-        .allow(CHAT_SERVICE, "StreamChat", &["caller"])
-        .allow(CHAT_SERVICE, "Complete", &["caller"]);
+        .allow(CHAT_SERVICE, "StreamChat", &["caller", KEY_ROLE])
+        .allow(CHAT_SERVICE, "Complete", &["caller", KEY_ROLE]);
+        let key_refresh = if settings.auth.api_keys {
+            let cache = Arc::new(KeyCache::default());
+            access = access.with_credentials(Arc::new(KeyCheck(Arc::clone(&cache))));
+            // A first load before serving, so that keys work from the first call when the store
+            // is up; when it is not, key calls are refused as UNAVAILABLE until it answers.
+            if let Err(status) = keys::refresh(&cache, &mut store.clone()).await {
+                tracing::warn!(code = ?status.code(), message = status.message(), "cannot load API keys from the store yet");
+            }
+            Some(keys::spawn_refresh(
+                cache,
+                store.clone(),
+                Duration::from_millis(settings.auth.key_refresh_ms),
+            ))
+        } else {
+            None
+        };
         let tls = server_tls(&settings.tls, "tls")?;
         let ledger =
             Ledger::open(&settings.outbox, settings.record_limits()).with_context(|| {
@@ -104,6 +123,7 @@ impl App {
             stop,
             delivery,
             delivery_stop,
+            key_refresh,
             _metrics: metrics_endpoint,
         })
     }
@@ -173,6 +193,9 @@ impl App {
         }
         drop(serving);
         health.abort();
+        if let Some(refresh) = &self.key_refresh {
+            refresh.abort();
+        }
         // Every completion has ended and written its record; deliver what the flush allows
         // and leave the rest on disk for the next start.
         let _ = self.delivery_stop.send(());

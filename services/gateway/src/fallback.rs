@@ -37,7 +37,7 @@ pub(crate) async fn open(
         .filter_map(|platform| match turn.fallback_model(&platform) {
             Some(model) => Some((platform, model)),
             None => {
-                tracing::warn!(platform = %platform.platform.name, "fallback skipped: no model to ask for");
+                tracing::warn!(platform = %platform.platform.name, "fallback skipped: no model to ask for, or outside the caller's key scope");
                 None
             }
         });

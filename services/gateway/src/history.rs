@@ -21,6 +21,8 @@ pub struct History {
     pub messages: Vec<Message>,
     /// The provider's continuation id of the last turn.
     pub continuation_id: Option<String>,
+    /// The tenant the conversation is accounted to.
+    pub tenant: String,
 }
 
 /// Fetches conversation `id` from the store.
@@ -77,6 +79,7 @@ pub fn from_conversation(conversation: store::Conversation) -> Result<History, G
     Ok(History {
         messages,
         continuation_id,
+        tenant: conversation.tenant,
     })
 }
 

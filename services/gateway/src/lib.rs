@@ -7,6 +7,7 @@ pub mod events;
 mod fallback;
 pub mod history;
 mod interrupt;
+pub mod keys;
 mod ledger;
 mod metrics;
 pub mod outbox_cli;

@@ -25,6 +25,7 @@ use crate::events::{self, StartedInfo};
 use crate::fallback::{self, Failed, Opened};
 use crate::history::{self, History};
 use crate::interrupt::{Interruption, interruption};
+use crate::keys::{KeyCaller, KeyGrant};
 use crate::ledger::{Ledger, Place};
 use crate::platforms::{PlatformRegistry, ResolvedPlatform};
 use crate::status::GatewayError;
@@ -70,16 +71,23 @@ enum NotStarted {
 impl Gateway {
     /// Starts one completion. Returns its events once the provider's first byte arrived (the
     /// first event is `Started`), or the error that ended it before.
+    /// `caller` is the API key the call was made with; `None` for a service token, whose
+    /// caller names its tenant itself.
     pub async fn start(
         self: &Arc<Self>,
         request: pb::ChatRequest,
+        caller: Option<KeyCaller>,
         upstream: Upstream,
         deadline: Option<Instant>,
     ) -> Result<EventReceiver, GatewayError> {
         let clock = RequestClock::now();
         let request_id = Uuid::now_v7().to_string();
         tracing::Span::current().record("request_id", request_id.as_str());
-        let chat = validate(request, &self.limits)?;
+        let mut chat = validate(request, &self.limits)?;
+        let key = caller.map(|KeyCaller(grant)| grant);
+        if let Some(key) = &key {
+            chat.tenant = tenant_for_key(key, &chat.tenant)?;
+        }
         let primary = self.registry.get(&chat.platform).cloned().ok_or_else(|| {
             let known = self.registry.names().collect::<Vec<_>>().join(", ");
             FieldError::new(
@@ -99,10 +107,22 @@ impl Gateway {
             );
             return Err(FieldError::new("model", reason).into());
         }
+        if let Some(refusal) = key
+            .as_ref()
+            .and_then(|key| key.refusal(&primary.platform.name, &model))
+        {
+            return Err(GatewayError::PermissionDenied(refusal));
+        }
         let history = match &chat.conversation_id {
             Some(id) => history::load(&mut self.store.clone(), id).await?,
             None => History::default(),
         };
+        if key.is_some() && chat.conversation_id.is_some() && history.tenant != chat.tenant {
+            return Err(GatewayError::PermissionDenied(format!(
+                "conversation {:?} belongs to another tenant than this key's",
+                chat.conversation_id.as_deref().unwrap_or_default()
+            )));
+        }
         let turn = Turn {
             primary,
             model,
@@ -117,6 +137,7 @@ impl Gateway {
             clock,
             upstream,
             deadline,
+            key,
         };
         crate::telemetry::record_request(&turn.model, &turn.conversation_id);
         // The completion is admitted to the outbox, durably, before the provider is called: a
@@ -306,4 +327,16 @@ fn cancelled(why: Interruption) -> StreamEnd {
     StreamEnd::Cancelled {
         reason: why.reason().to_string(),
     }
+}
+
+/// The tenant a key's call is accounted to: the key's own. A request may name it, or leave
+/// the tenant empty; naming another is refused, so that no key spends on another's account.
+fn tenant_for_key(key: &KeyGrant, requested: &str) -> Result<String, GatewayError> {
+    if requested.is_empty() || requested == key.tenant {
+        return Ok(key.tenant.clone());
+    }
+    Err(GatewayError::PermissionDenied(format!(
+        "key {} belongs to tenant {:?}; the request names tenant {requested:?}",
+        key.id, key.tenant
+    )))
 }

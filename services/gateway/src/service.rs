@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::events::delta_from_wire;
+use crate::keys::KeyCaller;
 use crate::pipeline::{Gateway, Upstream};
 use crate::status::GatewayError;
 
@@ -39,9 +40,10 @@ impl ChatGateway for ChatService {
     ) -> Result<Response<Self::StreamChatStream>, Status> {
         let span = request_span("StreamChat", &request);
         let deadline = caller_deadline(request.metadata());
+        let caller = request.extensions().get::<KeyCaller>().cloned();
         let events = self
             .gateway
-            .start(request.into_inner(), Upstream::Streamed, deadline)
+            .start(request.into_inner(), caller, Upstream::Streamed, deadline)
             .instrument(span)
             .await?;
         Ok(Response::new(ReceiverStream::new(events)))
@@ -53,9 +55,10 @@ impl ChatGateway for ChatService {
     ) -> Result<Response<pb::ChatCompletion>, Status> {
         let span = request_span("Complete", &request);
         let deadline = caller_deadline(request.metadata());
+        let caller = request.extensions().get::<KeyCaller>().cloned();
         let mut events = self
             .gateway
-            .start(request.into_inner(), Upstream::Buffered, deadline)
+            .start(request.into_inner(), caller, Upstream::Buffered, deadline)
             .instrument(span)
             .await?;
         let mut started = None;

@@ -77,10 +77,11 @@ pub struct Settings {
     pub store_ca_file: Option<PathBuf>,
 }
 
-/// The callers' credential: `authorization: Bearer <token>` with one of these tokens. A token
-/// file may hold several, one per line, for rotation.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The callers' credentials: `authorization: Bearer <token>` with one of these service tokens,
+/// or with an API key the store issued (when `api_keys` is on). A token file may hold several
+/// tokens, one per line, for rotation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CallerAuthSettings {
     /// Name of the environment variable holding the token.
     pub token_env: Option<String>,
@@ -88,8 +89,25 @@ pub struct CallerAuthSettings {
     pub token_file: Option<PathBuf>,
     /// Serve without a token on an address other than loopback. Off by default: the gateway
     /// refuses to start open to the network unless this says so.
-    #[serde(default)]
     pub allow_unauthenticated: bool,
+    /// Admit callers by the API keys kept in the store: each call is accounted to its key's
+    /// tenant and held to its scopes. Service tokens keep working beside them.
+    pub api_keys: bool,
+    /// How often the key cache refreshes from the store, in milliseconds; a revoked key is
+    /// refused on every replica within this (plus one store round trip).
+    pub key_refresh_ms: u64,
+}
+
+impl Default for CallerAuthSettings {
+    fn default() -> Self {
+        Self {
+            token_env: None,
+            token_file: None,
+            allow_unauthenticated: false,
+            api_keys: false,
+            key_refresh_ms: 2_000,
+        }
+    }
 }
 
 impl CallerAuthSettings {
@@ -332,6 +350,12 @@ impl Settings {
 
     /// Checks what deserialization cannot: consistency across keys. The error names the key.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.auth.api_keys && !(100..=60_000).contains(&self.auth.key_refresh_ms) {
+            return Err(SettingsError::invalid(
+                "auth.key_refresh_ms",
+                "must be between 100 and 60000",
+            ));
+        }
         if !["http://", "https://", "dns:///"]
             .iter()
             .any(|scheme| self.store_url.starts_with(scheme))

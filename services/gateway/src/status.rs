@@ -47,6 +47,10 @@ pub enum GatewayError {
     /// called, since its record could not be kept.
     #[error("{0}")]
     OutboxUnavailable(String),
+    /// The caller's key does not cover what it asked for (another tenant, a platform or
+    /// model outside its scope).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// Something the gateway itself got wrong.
     #[error("internal error: {0}")]
     Internal(String),
@@ -126,6 +130,7 @@ impl GatewayError {
             Self::Cancelled(_) => ErrorCode::Cancelled,
             Self::OutboxFull(_) => ErrorCode::ResourceExhausted,
             Self::OutboxUnavailable(_) => ErrorCode::Unavailable,
+            Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::history::History;
+use crate::keys::KeyGrant;
 use crate::pipeline::Upstream;
 use crate::platforms::ResolvedPlatform;
 use crate::validate::ValidatedChat;
@@ -34,11 +35,14 @@ pub(crate) struct Turn {
     pub upstream: Upstream,
     /// The caller's deadline, if it set one.
     pub deadline: Option<Instant>,
+    /// The API key the call was made with; `None` for a service token.
+    pub key: Option<Arc<KeyGrant>>,
 }
 
 impl Turn {
     /// The model to ask fallback `platform` for. A fallback often speaks another provider's
     /// model names, so it uses its own default when it has one, else the caller's model.
+    /// `None` too when the caller's key may not call that platform or model.
     pub fn fallback_model(&self, platform: &ResolvedPlatform) -> Option<String> {
         let default = &platform.platform.default_model;
         let model = if default.is_empty() {
@@ -46,7 +50,18 @@ impl Turn {
         } else {
             default
         };
-        (!model.is_empty()).then(|| model.clone())
+        let in_scope = self
+            .key
+            .as_ref()
+            .is_none_or(|key| key.refusal(&platform.platform.name, model).is_none());
+        (!model.is_empty() && in_scope).then(|| model.clone())
+    }
+
+    fn key_id(&self) -> String {
+        self.key
+            .as_ref()
+            .map(|key| key.id.clone())
+            .unwrap_or_default()
     }
 
     /// The provider-neutral request for `platform`: the history as that API continues a
@@ -99,6 +114,7 @@ impl Turn {
             summary,
             content_truncated: false,
             content_bytes: 0,
+            key_id: self.key_id(),
         }
     }
 
@@ -147,6 +163,7 @@ impl Turn {
             summary,
             content_truncated: false,
             content_bytes: 0,
+            key_id: self.key_id(),
         }
     }
 }
@@ -229,6 +246,7 @@ mod tests {
             clock: RequestClock::now(),
             upstream: Upstream::Streamed,
             deadline: None,
+            key: None,
         }
     }
 

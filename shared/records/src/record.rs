@@ -66,6 +66,8 @@ pub struct CompletionRecord {
     pub content_truncated: bool,
     /// The bytes of message text before it was cut (0 when nothing was cut).
     pub content_bytes: u64,
+    /// The API key that made the call; empty for callers with a service token.
+    pub key_id: String,
 }
 
 impl CompletionRecord {
@@ -93,6 +95,7 @@ impl CompletionRecord {
             ("user", &self.user),
             ("gateway_request_id", &self.gateway_request_id),
             ("requested_model", &self.requested_model),
+            ("key_id", &self.key_id),
         ];
         for (field, value) in names {
             limits.check_name(field, value)?;
@@ -195,6 +198,7 @@ impl TryFrom<pb::CompletionRecord> for CompletionRecord {
             input_messages: messages_from_proto(wire.input_messages, "input_messages")?,
             output_message,
             summary,
+            key_id: wire.key_id,
         })
     }
 }
@@ -215,6 +219,7 @@ impl From<CompletionRecord> for pb::CompletionRecord {
             summary: Some(record.summary.into()),
             content_truncated: record.content_truncated,
             content_bytes: record.content_bytes,
+            key_id: record.key_id,
         }
     }
 }

@@ -14,7 +14,7 @@ use futures_util::future::{Either, Ready, ready};
 use tonic::Status;
 use tonic::body::Body;
 use tonic::codegen::Service;
-use tonic::codegen::http::{HeaderMap, Request, Response};
+use tonic::codegen::http::{Extensions, HeaderMap, Request, Response};
 
 /// Services anyone may call.
 const OPEN_SERVICES: [&str; 3] = [
@@ -30,13 +30,36 @@ pub struct Role {
     pub tokens: TokenSet,
 }
 
+/// Credentials checked by something other than a fixed token list, such as API keys a cache
+/// keeps fresh. What it learns of the caller goes into the request's extensions, for the
+/// service to act on.
+pub trait CredentialCheck: Send + Sync {
+    /// The role a credential of this kind holds.
+    fn role(&self) -> &'static str;
+    /// Whether `presented` has this kind's shape; other credentials go to the tokens.
+    fn recognises(&self, presented: &str) -> bool;
+    /// Admits `presented`, or says why not.
+    fn verify(&self, presented: &str) -> Result<Extensions, Status>;
+}
+
 /// Who may call what on one port.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Access {
     roles: Vec<Role>,
     /// Full method path (`/colloquy.store.v1.ConversationStore/UpsertPrice`) to the roles it
     /// admits.
     methods: HashMap<String, Vec<&'static str>>,
+    credentials: Option<Arc<dyn CredentialCheck>>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("roles", &self.roles)
+            .field("methods", &self.methods)
+            .field("credentials", &self.credentials.as_ref().map(|c| c.role()))
+            .finish()
+    }
 }
 
 /// A setting that would leave a port open to anyone who can reach it.
@@ -58,7 +81,14 @@ impl Access {
         Self {
             roles,
             methods: HashMap::new(),
+            credentials: None,
         }
+    }
+
+    /// Also admits the credentials `check` recognises, as its role.
+    pub fn with_credentials(mut self, check: Arc<dyn CredentialCheck>) -> Self {
+        self.credentials = Some(check);
+        self
     }
 
     /// Admits `roles` to `method` of `service` (`colloquy.store.v1.ConversationStore`).
@@ -68,9 +98,10 @@ impl Access {
         self
     }
 
-    /// No token is configured for any role: every method is open.
+    /// No token is configured for any role and no other credential is checked: every method
+    /// is open.
     pub fn is_open(&self) -> bool {
-        self.roles.iter().all(|role| role.tokens.is_empty())
+        self.credentials.is_none() && self.roles.iter().all(|role| role.tokens.is_empty())
     }
 
     /// Refuses an open port on an address other callers can reach, unless the settings say
@@ -90,10 +121,11 @@ impl Access {
         Ok(())
     }
 
-    /// Decides one call from its path and headers.
-    pub fn check(&self, path: &str, headers: &HeaderMap) -> Result<(), Status> {
+    /// Decides one call from its path and headers; what a credential check learnt of the
+    /// caller comes back as extensions for the request.
+    pub fn check(&self, path: &str, headers: &HeaderMap) -> Result<Extensions, Status> {
         if OPEN_SERVICES.iter().any(|open| path.starts_with(open)) || self.is_open() {
-            return Ok(());
+            return Ok(Extensions::new());
         }
         let Some(admitted) = self.methods.get(path) else {
             return Err(Status::permission_denied(format!(
@@ -109,6 +141,18 @@ impl Access {
                     "a bearer token is required (authorization: Bearer <token>)",
                 )
             })?;
+        if let Some(check) = &self.credentials
+            && check.recognises(presented)
+        {
+            if !admitted.contains(&check.role()) {
+                let method = path.rsplit('/').next().unwrap_or(path);
+                return Err(Status::permission_denied(format!(
+                    "the {} credential may not call {method}",
+                    check.role()
+                )));
+            }
+            return check.verify(presented);
+        }
         let holds = |role: &Role| role.tokens.matches(presented.as_bytes());
         let mut held = self.roles.iter().filter(|role| holds(role)).peekable();
         if held.peek().is_none() {
@@ -116,7 +160,7 @@ impl Access {
         }
         let held: Vec<&str> = held.map(|role| role.name).collect();
         if held.iter().any(|name| admitted.contains(name)) {
-            return Ok(());
+            return Ok(Extensions::new());
         }
         let method = path.rsplit('/').next().unwrap_or(path);
         Err(Status::permission_denied(format!(
@@ -152,9 +196,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         match self.access.check(request.uri().path(), request.headers()) {
-            Ok(()) => Either::Left(self.inner.call(request)),
+            Ok(learnt) => {
+                request.extensions_mut().extend(learnt);
+                Either::Left(self.inner.call(request))
+            }
             Err(status) => Either::Right(ready(Ok(status.into_http()))),
         }
     }
@@ -200,6 +247,7 @@ mod tests {
         }
         access
             .check(&format!("/{STORE}/{method}"), &headers)
+            .map(|_| ())
             .map_err(|status| status.code())
     }
 
@@ -277,5 +325,55 @@ mod tests {
         );
         assert!(open.check_exposure("auth", anywhere, true).is_ok());
         assert!(access.check_exposure("auth", anywhere, false).is_ok());
+    }
+
+    /// Admits `k_good` and tells the service who called.
+    struct Keys;
+
+    impl CredentialCheck for Keys {
+        fn role(&self) -> &'static str {
+            "key"
+        }
+        fn recognises(&self, presented: &str) -> bool {
+            presented.starts_with("k_")
+        }
+        fn verify(&self, presented: &str) -> Result<Extensions, Status> {
+            if presented != "k_good" {
+                return Err(Status::unauthenticated("unknown key"));
+            }
+            let mut learnt = Extensions::new();
+            learnt.insert(String::from("tenant-of-k_good"));
+            Ok(learnt)
+        }
+    }
+
+    #[test]
+    fn checked_credentials_carry_what_was_learnt_and_hold_their_role_only() {
+        let access = store()
+            .allow(STORE, "RecordCompletion", &["ingest", "key"])
+            .with_credentials(Arc::new(Keys));
+        assert!(!access.is_open());
+        let headers = |token: &str| -> HeaderMap {
+            [("authorization", format!("Bearer {token}"))]
+                .into_iter()
+                .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+                .collect()
+        };
+        let path = format!("/{STORE}/RecordCompletion");
+        let learnt = access.check(&path, &headers("k_good")).unwrap();
+        assert_eq!(
+            learnt.get::<String>().map(String::as_str),
+            Some("tenant-of-k_good")
+        );
+        let refused = access.check(&path, &headers("k_bad")).unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+        let elsewhere = access
+            .check(&format!("/{STORE}/UpsertPrice"), &headers("k_good"))
+            .unwrap_err();
+        assert_eq!(elsewhere.code(), Code::PermissionDenied);
+        let token = access.check(&path, &headers("ingest-token")).unwrap();
+        assert!(token.get::<String>().is_none());
+        let keys_only = Access::new(Vec::new()).with_credentials(Arc::new(Keys));
+        assert!(!keys_only.is_open(), "a port that checks keys is not open");
     }
 }

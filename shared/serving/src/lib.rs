@@ -18,7 +18,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-pub use access::{Access, Authorized, OpenToTheNetwork, Role};
+pub use access::{Access, Authorized, CredentialCheck, OpenToTheNetwork, Role};
 pub use metrics::MetricsEndpoint;
 pub use shutdown::shutdown_signal;
 

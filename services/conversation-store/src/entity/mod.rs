@@ -1,5 +1,6 @@
 //! sea-orm entities: one module per table. The schema itself is defined by the migrations.
 
+pub mod api_key;
 pub mod conversation;
 pub mod conversation_label;
 pub mod platform;

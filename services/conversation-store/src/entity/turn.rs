@@ -76,6 +76,8 @@ pub struct Model {
     pub provider_cost_currency: Option<String>,
     pub provider_upstream_cost: Option<String>,
     pub usage_iterations: Option<String>,
+    /// The API key that made the call; NULL for service-token callers.
+    pub key_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

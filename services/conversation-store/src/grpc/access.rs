@@ -1,5 +1,6 @@
 //! Which credential may call which method of the store: gateways ingest (and read the
-//! histories they continue), readers read, operators change prices and read.
+//! histories they continue, and the key grants they admit callers by), readers read,
+//! operators change prices and keys, and read.
 
 use colloquy_access::TokenSet;
 use colloquy_serving::{Access, Role};
@@ -29,6 +30,7 @@ pub fn store_access(auth: &AuthSettings) -> anyhow::Result<Access> {
         },
     ];
     let reads = [
+        "ListApiKeys",
         "ListConversations",
         "ListUsage",
         "SummarizeCosts",
@@ -44,5 +46,9 @@ pub fn store_access(auth: &AuthSettings) -> anyhow::Result<Access> {
         .allow(STORE_SERVICE, "RecordCompletion", &[INGEST])
         .allow(STORE_SERVICE, "GetConversation", &[INGEST, READ, ADMIN])
         .allow(STORE_SERVICE, "UpsertPrice", &[ADMIN])
-        .allow(STORE_SERVICE, "ImportPrices", &[ADMIN]))
+        .allow(STORE_SERVICE, "ImportPrices", &[ADMIN])
+        .allow(STORE_SERVICE, "CreateApiKey", &[ADMIN])
+        .allow(STORE_SERVICE, "RevokeApiKey", &[ADMIN])
+        .allow(STORE_SERVICE, "RotateApiKey", &[ADMIN])
+        .allow(STORE_SERVICE, "ListKeyGrants", &[INGEST, ADMIN]))
 }

@@ -1,5 +1,6 @@
 //! Stored rows to wire answers.
 
+use crate::query::{CreatedKey, KeyView};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -223,6 +224,7 @@ pub fn usage_entry(view: UsageView) -> Result<pb::UsageEntry, StoreError> {
         usage: Some(usage(row)),
         cost: Some(turn_cost(row)?),
         usage_unknown: row.usage_unknown,
+        key_id: row.key_id.clone().unwrap_or_default(),
     })
 }
 
@@ -244,7 +246,59 @@ pub fn cost_group(group: CostGroup) -> pb::CostGroup {
         unknown_usage_turns: group.unknown_usage_turns,
         compared_turns: group.compared_turns,
         provider_cost_difference: decimal_text(group.provider_cost_difference),
+        key_id: group.key_id,
     }
+}
+
+pub fn api_key(key: KeyView) -> pb::ApiKey {
+    pb::ApiKey {
+        id: key.id,
+        tenant: key.tenant,
+        display_prefix: key.display_prefix,
+        allowed_platforms: key.allowed_platforms,
+        allowed_models: key.allowed_models,
+        expires_at: key.expires_at.map(timestamp_to_proto),
+        revoked: key.revoked,
+        revoked_at: key.revoked_at.map(timestamp_to_proto),
+        labels: key.labels.into_iter().collect(),
+        created_at: Some(timestamp_to_proto(key.created_at)),
+        last_used_at: key.last_used_at.map(timestamp_to_proto),
+        rotated_from: key.rotated_from.unwrap_or_default(),
+    }
+}
+
+pub fn created_key(created: CreatedKey) -> pb::CreatedApiKey {
+    pb::CreatedApiKey {
+        key: Some(api_key(created.key)),
+        secret: created.secret,
+    }
+}
+
+/// A grant carries the hash as bytes; a stored hash that is not hex is corrupt.
+pub fn key_grant(key: KeyView) -> Result<pb::KeyGrant, StoreError> {
+    let text = &key.secret_sha256;
+    let digest = (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .filter(|bytes| bytes.len() == 32)
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "api key {}: secret hash is not SHA-256 hex",
+                key.id
+            ))
+        })?;
+    Ok(pb::KeyGrant {
+        id: key.id,
+        tenant: key.tenant,
+        secret_sha256: digest,
+        allowed_platforms: key.allowed_platforms,
+        allowed_models: key.allowed_models,
+        expires_at: key.expires_at.map(timestamp_to_proto),
+    })
 }
 
 /// Parses a decimal price field of a request.

@@ -6,7 +6,7 @@ use colloquy_records::time::timestamp_from_proto;
 
 use crate::error::StoreError;
 use crate::query::{
-    ConversationFilter, CostGrouping, CostQuery, PageScope, PageToken, UsageFilter,
+    ConversationFilter, CostGrouping, CostQuery, KeySpec, PageScope, PageToken, UsageFilter,
 };
 
 fn non_empty(value: String) -> Option<String> {
@@ -69,20 +69,24 @@ pub fn conversation_filter(
         .map(|(k, v)| format!("{}={k}{v}", k.len()))
         .collect();
     let labels = labels.join("|");
-    let scope = PageScope::new(
-        "ListConversations",
-        &[
-            &request.platform,
-            &request.tenant,
-            &labels,
-            &micros(updated_after),
-            &micros(updated_before),
-        ],
-    );
+    let (after_micros, before_micros) = (micros(updated_after), micros(updated_before));
+    let mut parts = vec![
+        request.platform.as_str(),
+        &request.tenant,
+        &labels,
+        &after_micros,
+        &before_micros,
+    ];
+    // Only when set, so that tokens issued before the key filter existed stay valid.
+    if !request.key_id.is_empty() {
+        parts.push(&request.key_id);
+    }
+    let scope = PageScope::new("ListConversations", &parts);
     let page_token = PageToken::decode(&request.page_token, &scope)?;
     let filter = ConversationFilter {
         platform: non_empty(request.platform),
         tenant: non_empty(request.tenant),
+        key_id: non_empty(request.key_id),
         labels: request.labels,
         updated_after,
         updated_before,
@@ -97,16 +101,19 @@ pub fn usage_filter(request: pb::ListUsageRequest) -> Result<(UsageFilter, PageS
     let start = time(request.start_time, "start_time")?;
     let end = time(request.end_time, "end_time")?;
     ordered(start, end, "end_time", "start_time")?;
-    let scope = PageScope::new(
-        "ListUsage",
-        &[
-            &request.conversation_id,
-            &micros(start),
-            &micros(end),
-            &request.platform,
-            &request.tenant,
-        ],
-    );
+    let (start_micros, end_micros) = (micros(start), micros(end));
+    let mut parts = vec![
+        request.conversation_id.as_str(),
+        &start_micros,
+        &end_micros,
+        &request.platform,
+        &request.tenant,
+    ];
+    // Only when set, so that tokens issued before the key filter existed stay valid.
+    if !request.key_id.is_empty() {
+        parts.push(&request.key_id);
+    }
+    let scope = PageScope::new("ListUsage", &parts);
     let page_token = PageToken::decode(&request.page_token, &scope)?;
     let filter = UsageFilter {
         conversation_id: non_empty(request.conversation_id),
@@ -114,6 +121,7 @@ pub fn usage_filter(request: pb::ListUsageRequest) -> Result<(UsageFilter, PageS
         end,
         platform: non_empty(request.platform),
         tenant: non_empty(request.tenant),
+        key_id: non_empty(request.key_id),
         page_size: page_size(request.page_size, 100, 1000),
         page_token,
     };
@@ -133,6 +141,7 @@ pub fn cost_query(request: pb::SummarizeCostsRequest) -> Result<CostQuery, Store
             Ok(pb::CostGrouping::Model) => CostGrouping::Model,
             Ok(pb::CostGrouping::Day) => CostGrouping::Day,
             Ok(pb::CostGrouping::Tenant) => CostGrouping::Tenant,
+            Ok(pb::CostGrouping::Key) => CostGrouping::Key,
             Ok(pb::CostGrouping::Unspecified) => continue,
             Err(_) => {
                 return Err(StoreError::invalid(
@@ -151,5 +160,30 @@ pub fn cost_query(request: pb::SummarizeCostsRequest) -> Result<CostQuery, Store
         group_by,
         platform: non_empty(request.platform),
         tenant: non_empty(request.tenant),
+        key_id: non_empty(request.key_id),
     })
+}
+
+/// A new key's tenant, scopes, expiry and labels.
+pub fn key_spec(request: pb::CreateApiKeyRequest) -> Result<KeySpec, StoreError> {
+    let expires_at = time(request.expires_at, "expires_at")?;
+    if expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(StoreError::invalid("expires_at", "is in the past"));
+    }
+    Ok(KeySpec {
+        tenant: request.tenant,
+        allowed_platforms: request.allowed_platforms,
+        allowed_models: request.allowed_models,
+        expires_at,
+        labels: request.labels.into_iter().collect(),
+    })
+}
+
+/// A key id named by a request.
+pub fn key_id(id: String) -> Result<String, StoreError> {
+    let id = id.trim().to_string();
+    if id.is_empty() {
+        return Err(StoreError::invalid("id", "is required"));
+    }
+    Ok(id)
 }

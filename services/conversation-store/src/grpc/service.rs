@@ -238,6 +238,63 @@ impl ConversationStore for StoreService {
             skipped: count(outcome.skipped),
         }))
     }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreatedApiKey>, Status> {
+        let spec = requests::key_spec(request.into_inner())?;
+        let created = query::create_key(&self.db, &spec).await?;
+        tracing::info!(key_id = %created.key.id, tenant = %created.key.tenant, "api key created");
+        Ok(Response::new(convert::created_key(created)))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let request = request.into_inner();
+        let tenant = Some(request.tenant.as_str()).filter(|t| !t.is_empty());
+        let keys = query::list_keys(&self.db, tenant, request.include_inactive).await?;
+        Ok(Response::new(pb::ListApiKeysResponse {
+            keys: keys.into_iter().map(convert::api_key).collect(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        let id = requests::key_id(request.into_inner().id)?;
+        let key = query::revoke_key(&self.db, &id).await?;
+        tracing::info!(key_id = %key.id, "api key revoked");
+        Ok(Response::new(convert::api_key(key)))
+    }
+
+    async fn rotate_api_key(
+        &self,
+        request: Request<pb::RotateApiKeyRequest>,
+    ) -> Result<Response<pb::CreatedApiKey>, Status> {
+        let request = request.into_inner();
+        let id = requests::key_id(request.id)?;
+        let grace = chrono::Duration::seconds(i64::from(request.grace_seconds));
+        let created = query::rotate_key(&self.db, &id, grace).await?;
+        tracing::info!(key_id = %created.key.id, rotated_from = %id, "api key rotated");
+        Ok(Response::new(convert::created_key(created)))
+    }
+
+    async fn list_key_grants(
+        &self,
+        _request: Request<pb::ListKeyGrantsRequest>,
+    ) -> Result<Response<pb::ListKeyGrantsResponse>, Status> {
+        let keys = query::key_grants(&self.db).await?;
+        Ok(Response::new(pb::ListKeyGrantsResponse {
+            grants: keys
+                .into_iter()
+                .map(convert::key_grant)
+                .collect::<Result<_, _>>()?,
+        }))
+    }
 }
 
 fn price_entry(wire: pb::Price) -> Result<PriceEntry, StoreError> {

@@ -4,6 +4,7 @@
 //! (a retry) makes the turn insert fail on its id, and the batch is written again record by
 //! record, each first looked up among the stored turns.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
@@ -139,6 +140,14 @@ impl Writer {
             }
             chunked::insert(&txn, turns, TURNS_PER_STATEMENT, None).await?;
             conversations::save(&txn, locked).await?;
+            let mut keys_used = BTreeMap::new();
+            for &index in &batch.new {
+                let key = jobs[index].record.key_id.as_str();
+                if !key.is_empty() {
+                    keys_used.insert(key, now);
+                }
+            }
+            crate::query::mark_used(&txn, &keys_used).await?;
         }
         txn.commit().await?;
         platforms.committed();

@@ -67,6 +67,7 @@ pub fn turn(
         upstream_provider: Set(ids.upstream_provider.clone()),
         system_fingerprint: Set(ids.system_fingerprint.clone()),
         service_tier: Set(ids.service_tier.clone()),
+        key_id: Set(Some(record.key_id.clone()).filter(|k| !k.is_empty())),
         continuation_id: Set(ids.continuation_id.clone()),
         started_at: Set(summary.timing.started_at),
         time_to_first_token_us: Set(summary.timing.time_to_first_token.map(micros)),

@@ -11,6 +11,7 @@ mod m0005_provider_error_codes;
 mod m0006_catalogue_additions;
 mod m0007_billed_calls_and_price_conditions;
 mod m0008_upstream_cost_and_iterations;
+mod m0009_api_keys;
 mod seed;
 
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_catalogue_additions::Migration),
             Box::new(m0007_billed_calls_and_price_conditions::Migration),
             Box::new(m0008_upstream_cost_and_iterations::Migration),
+            Box::new(m0009_api_keys::Migration),
         ]
     }
 }

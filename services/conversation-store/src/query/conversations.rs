@@ -50,6 +50,8 @@ pub async fn get_conversation(
 pub struct ConversationFilter {
     pub platform: Option<String>,
     pub tenant: Option<String>,
+    /// Only conversations with a turn made with this key.
+    pub key_id: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub updated_after: Option<DateTime<Utc>>,
     pub updated_before: Option<DateTime<Utc>>,
@@ -71,6 +73,17 @@ pub async fn list_conversations(
     }
     if let Some(tenant) = &filter.tenant {
         condition = condition.add(conversation::Column::Tenant.eq(tenant.as_str()));
+    }
+    if let Some(key_id) = &filter.key_id {
+        condition = condition.add(
+            conversation::Column::Id.in_subquery(
+                Query::select()
+                    .column(turn::Column::ConversationId)
+                    .from(turn::Entity)
+                    .and_where(turn::Column::KeyId.eq(key_id.as_str()))
+                    .to_owned(),
+            ),
+        );
     }
     for (key, value) in &filter.labels {
         condition = condition.add(

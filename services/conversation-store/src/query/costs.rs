@@ -19,6 +19,7 @@ pub enum CostGrouping {
     Model,
     Day,
     Tenant,
+    Key,
 }
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,7 @@ pub struct CostQuery {
     pub group_by: Vec<CostGrouping>,
     pub platform: Option<String>,
     pub tenant: Option<String>,
+    pub key_id: Option<String>,
 }
 
 /// The totals of one group; keys not grouped on are empty.
@@ -37,6 +39,7 @@ pub struct CostGroup {
     pub model: String,
     pub day: String,
     pub tenant: String,
+    pub key_id: String,
     pub turns: u64,
     pub usage: Usage,
     pub costs: BTreeMap<String, Decimal>,
@@ -60,30 +63,33 @@ pub async fn summarize_costs(
         end: Some(query.end),
         platform: query.platform.clone(),
         tenant: query.tenant.clone(),
+        key_id: query.key_id.clone(),
         page_size: SCAN_PAGE,
         ..UsageFilter::default()
     };
-    let mut groups: BTreeMap<[String; 4], CostGroup> = BTreeMap::new();
+    let mut groups: BTreeMap<[String; 5], CostGroup> = BTreeMap::new();
     loop {
         let (page, next) = list_usage(db, &filter).await?;
         for view in page {
             let row = &view.usage;
-            let mut key: [String; 4] = Default::default();
+            let mut key: [String; 5] = Default::default();
             for grouping in &query.group_by {
                 match grouping {
                     CostGrouping::Platform => key[0].clone_from(&view.platform),
                     CostGrouping::Model => key[1].clone_from(&row.model),
                     CostGrouping::Day => key[2] = row.recorded_at.format("%Y-%m-%d").to_string(),
                     CostGrouping::Tenant => key[3].clone_from(&row.tenant),
+                    CostGrouping::Key => key[4] = row.key_id.clone().unwrap_or_default(),
                 }
             }
             let group = groups.entry(key.clone()).or_insert_with(|| {
-                let [platform, model, day, tenant] = key;
+                let [platform, model, day, tenant, key_id] = key;
                 CostGroup {
                     platform,
                     model,
                     day,
                     tenant,
+                    key_id,
                     ..CostGroup::default()
                 }
             });

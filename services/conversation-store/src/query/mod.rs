@@ -1,7 +1,9 @@
-//! The read side: conversations, token history, cost summaries, platforms and prices.
+//! The read side: conversations, token history, cost summaries, platforms and prices; and
+//! the API keys operators manage.
 
 mod conversations;
 mod costs;
+mod keys;
 mod page_token;
 mod usage;
 
@@ -9,6 +11,10 @@ pub use conversations::{
     ConversationFilter, ConversationView, get_conversation, list_conversations,
 };
 pub use costs::{CostGroup, CostGrouping, CostQuery, summarize_costs};
+pub use keys::{
+    CreatedKey, KeySpec, KeyView, create_key, key_grants, list_keys, mark_used, revoke_key,
+    rotate_key,
+};
 pub use page_token::{PageScope, PageToken};
 pub use usage::{TurnUsage, UsageFilter, UsageView, list_usage};
 

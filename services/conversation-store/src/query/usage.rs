@@ -19,6 +19,7 @@ pub struct UsageFilter {
     pub end: Option<DateTime<Utc>>,
     pub platform: Option<String>,
     pub tenant: Option<String>,
+    pub key_id: Option<String>,
     pub page_size: u64,
     pub page_token: Option<PageToken>,
 }
@@ -54,6 +55,7 @@ pub struct TurnUsage {
     pub unpriced_reason: Option<String>,
     pub provider_cost: Option<String>,
     pub provider_upstream_cost: Option<String>,
+    pub key_id: Option<String>,
 }
 
 impl From<&turn::Model> for TurnUsage {
@@ -87,6 +89,7 @@ impl From<&turn::Model> for TurnUsage {
             unpriced_reason: turn.unpriced_reason.clone(),
             provider_cost: turn.provider_cost.clone(),
             provider_upstream_cost: turn.provider_upstream_cost.clone(),
+            key_id: turn.key_id.clone(),
         }
     }
 }
@@ -142,6 +145,9 @@ pub async fn list_usage(
     if let Some(tenant) = &filter.tenant {
         condition = condition.add(T::Tenant.eq(tenant.as_str()));
     }
+    if let Some(key) = &filter.key_id {
+        condition = condition.add(T::KeyId.eq(key.as_str()));
+    }
     if let Some(token) = &filter.page_token {
         condition = condition.add(
             Condition::any().add(T::RecordedAt.gt(token.at)).add(
@@ -182,6 +188,7 @@ pub async fn list_usage(
             T::UnpricedReason,
             T::ProviderCost,
             T::ProviderUpstreamCost,
+            T::KeyId,
         ])
         .filter(condition)
         .order_by_asc(T::RecordedAt)

@@ -165,7 +165,23 @@ impl TestApp {
 
     /// Streams one request and collects every event.
     pub async fn stream(&self, request: pb::ChatRequest) -> Result<Collected, tonic::Status> {
+        self.stream_with(request, None).await
+    }
+
+    /// Streams one request sent with `authorization: Bearer <credential>`, when given.
+    pub async fn stream_with(
+        &self,
+        request: pb::ChatRequest,
+        credential: Option<&str>,
+    ) -> Result<Collected, tonic::Status> {
         let mut client = self.gateway.clone();
+        let mut request = tonic::Request::new(request);
+        if let Some(credential) = credential {
+            let value = format!("Bearer {credential}")
+                .parse()
+                .expect("printable credential");
+            request.metadata_mut().insert("authorization", value);
+        }
         let mut stream = client.stream_chat(request).await?.into_inner();
         let mut events = Vec::new();
         while let Some(event) = stream.message().await? {

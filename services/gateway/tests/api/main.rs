@@ -8,6 +8,7 @@ mod continuation;
 mod errors;
 mod fixtures;
 mod helpers;
+mod keys;
 mod lifecycle;
 mod outbox_cli;
 mod secrets;
