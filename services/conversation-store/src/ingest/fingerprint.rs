@@ -24,7 +24,8 @@ pub fn legacy(record: &CompletionRecord) -> String {
     ))
 }
 
-fn hex(digest: &[u8]) -> String {
+/// Lower-case hex of `digest`, as the store keeps hashes.
+pub(crate) fn hex(digest: &[u8]) -> String {
     let mut hex = String::with_capacity(digest.len() * 2);
     for byte in digest {
         let _ = write!(hex, "{byte:02x}");

@@ -20,6 +20,7 @@ use crate::error::StoreError;
 use crate::metrics::StoreMetrics;
 use crate::prices::PriceBook;
 
+pub(crate) use fingerprint::hex;
 pub use fingerprint::of_wire as fingerprint_of;
 pub use platforms::PlatformCache;
 pub use rows::parse_decimal;

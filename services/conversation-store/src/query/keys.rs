@@ -13,6 +13,7 @@ use sea_orm::{
 
 use crate::entity::api_key;
 use crate::error::StoreError;
+use crate::ingest::hex;
 
 /// What a new key may do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,14 +67,6 @@ const DISPLAY_CHARS: usize = 4;
 /// Hex SHA-256 of a secret, as stored.
 pub fn secret_sha256(secret: &str) -> String {
     hex(&secret_digest(secret))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
 }
 
 fn random_hex(bytes: usize) -> Result<String, StoreError> {
