@@ -47,6 +47,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_built_in_row_names_its_source_and_when_it_was_checked() {
+        for entry in default_catalogue().expect("built-in catalogue") {
+            assert!(
+                entry.source.starts_with("https://"),
+                "{}/{}: {}",
+                entry.provider,
+                entry.model,
+                entry.source
+            );
+            assert!(
+                entry.checked_on.is_some(),
+                "{}/{} has no check date",
+                entry.provider,
+                entry.model
+            );
+        }
+    }
+
+    #[test]
     fn malformed_documents_are_errors() {
         assert!(matches!(
             parse_catalogue("{"),

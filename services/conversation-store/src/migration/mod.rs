@@ -12,6 +12,7 @@ mod m0006_catalogue_additions;
 mod m0007_billed_calls_and_price_conditions;
 mod m0008_upstream_cost_and_iterations;
 mod m0009_api_keys;
+mod m0010_checked_catalogue;
 mod seed;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_billed_calls_and_price_conditions::Migration),
             Box::new(m0008_upstream_cost_and_iterations::Migration),
             Box::new(m0009_api_keys::Migration),
+            Box::new(m0010_checked_catalogue::Migration),
         ]
     }
 }

@@ -324,3 +324,75 @@ mod catalogue_additions {
         super::catalogue_additions_reach_seeded_databases(super::Backend::Postgres).await;
     }
 }
+
+/// A database seeded before the catalogue carried check dates gets them, with the page they
+/// were checked against, on every row as the catalogue wrote it, and the models added since
+/// m0007; a row an operator changed keeps its source and no date.
+async fn check_dates_reach_seeded_databases(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut database = TestDatabase::create(backend, dir.path(), "colloquy_checked_prices").await;
+    let db = Database::connect(&database.url).await.expect("connect");
+    Migrator::up(&db, Some(9))
+        .await
+        .expect("schema before the check dates");
+    // As seeded before the catalogue had the model or any check date.
+    db.execute_unprepared("DELETE FROM prices WHERE model = 'claude-opus-4-8'")
+        .await
+        .expect("delete");
+    db.execute_unprepared("UPDATE prices SET checked_on = NULL")
+        .await
+        .expect("clear dates");
+    db.execute_unprepared(
+        "UPDATE prices SET input_per_mtok = '0.3', source = 'operator' WHERE model = 'gpt-5-mini' AND service_tier IS NULL",
+    )
+    .await
+    .expect("operator price");
+    Migrator::up(&db, None).await.expect("upgrade");
+
+    let one = |sql: &'static str| count(&db, sql);
+    assert_eq!(
+        one(
+            "SELECT COUNT(*) FROM prices WHERE model = 'claude-opus-4-8' AND input_per_mtok = '5' \
+             AND cache_creation_1h_per_mtok = '10' AND checked_on IS NOT NULL"
+        )
+        .await,
+        1,
+        "the added model"
+    );
+    assert_eq!(
+        one("SELECT COUNT(*) FROM prices WHERE checked_on IS NULL").await,
+        1,
+        "only the operator's row is undated"
+    );
+    assert_eq!(
+        one("SELECT COUNT(*) FROM prices WHERE model = 'gpt-5-mini' AND source = 'operator' AND checked_on IS NULL")
+            .await,
+        1,
+        "the operator's row keeps its source"
+    );
+    let catalogue = colloquy_pricing::default_catalogue().expect("catalogue");
+    let dated_long_context = catalogue
+        .iter()
+        .filter(|e| e.above_input_tokens.is_some())
+        .count() as i64;
+    assert_eq!(
+        one("SELECT COUNT(*) FROM prices WHERE above_input_tokens IS NOT NULL AND checked_on IS NOT NULL")
+            .await,
+        dated_long_context,
+        "conditional rows are dated too"
+    );
+    db.close().await.expect("close");
+    database.remove();
+}
+
+mod check_dates {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::check_dates_reach_seeded_databases(super::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::check_dates_reach_seeded_databases(super::Backend::Postgres).await;
+    }
+}
