@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use colloquy_proto::gateway::v1::chat_gateway_client::ChatGatewayClient;
+use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -20,6 +21,7 @@ use crate::harness::*;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+const READ_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
 /// Spans received, with the `service.name` of the process that sent them.
 #[derive(Clone, Default)]
@@ -131,6 +133,22 @@ async fn one_trace_spans_caller_gateway_provider_and_store() {
         "provider traceparent {traceparent:?}"
     );
 
+    // A read joins its caller's trace too, as every store RPC does.
+    let mut store = ConversationStoreClient::connect(env.store.url())
+        .await
+        .expect("store");
+    let mut read = tonic::Request::new(colloquy_proto::store::v1::ListUsageRequest {
+        conversation_id: started.conversation_id.clone(),
+        ..Default::default()
+    });
+    read.metadata_mut().insert(
+        "traceparent",
+        format!("00-{READ_TRACE_ID}-{CALLER_SPAN_ID}-01")
+            .parse()
+            .expect("header"),
+    );
+    store.list_usage(read).await.expect("usage");
+
     // Stopping both services flushes their span exporters.
     assert!(env.gateway.terminate().await.success());
     assert!(env.store.terminate().await.success());
@@ -204,6 +222,14 @@ async fn one_trace_spans_caller_gateway_provider_and_store() {
         record.parent_span_id, completion.span_id,
         "and a child of the completion span"
     );
+
+    let read = spans
+        .iter()
+        .find(|(service, span)| service == "colloquy-store" && span.name == "ListUsage")
+        .map(|(_, span)| span)
+        .expect("the store's ListUsage span");
+    assert_eq!(hex(&read.trace_id), READ_TRACE_ID);
+    assert_eq!(hex(&read.parent_span_id), CALLER_SPAN_ID);
 }
 
 fn tokio_stream_wrapper(

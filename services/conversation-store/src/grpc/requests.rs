@@ -4,9 +4,13 @@ use chrono::{DateTime, Utc};
 use colloquy_proto::store::v1 as pb;
 use colloquy_records::time::timestamp_from_proto;
 
+use colloquy_pricing::PriceEntry;
+
+use super::convert::price_decimal;
 use crate::error::StoreError;
 use crate::query::{
-    ConversationFilter, CostGrouping, CostQuery, KeySpec, PageScope, PageToken, UsageFilter,
+    ConversationFilter, CostGrouping, CostQuery, KeySpec, PageScope, PageToken, PriceFilter,
+    UsageFilter,
 };
 
 fn non_empty(value: String) -> Option<String> {
@@ -186,4 +190,80 @@ pub fn key_id(id: String) -> Result<String, StoreError> {
         return Err(StoreError::invalid("id", "is required"));
     }
     Ok(id)
+}
+
+/// A price row set by `UpsertPrice`; figures are decimal strings, dates `YYYY-MM-DD`.
+pub fn price_entry(wire: pb::Price) -> Result<PriceEntry, StoreError> {
+    let optional = |text: Option<String>, field: &str| {
+        text.filter(|t| !t.is_empty())
+            .map(|t| price_decimal(&t, field))
+            .transpose()
+    };
+    if wire.provider.trim().is_empty() {
+        return Err(StoreError::invalid("price.provider", "is required"));
+    }
+    if wire.model.trim().is_empty() {
+        return Err(StoreError::invalid("price.model", "is required"));
+    }
+    Ok(PriceEntry {
+        provider: wire.provider.to_ascii_lowercase(),
+        model: wire.model,
+        currency: if wire.currency.is_empty() {
+            "USD".into()
+        } else {
+            wire.currency
+        },
+        input_per_mtok: price_decimal(&wire.input_per_mtok, "price.input_per_mtok")?,
+        cached_input_per_mtok: optional(wire.cached_input_per_mtok, "price.cached_input_per_mtok")?,
+        cache_creation_per_mtok: optional(
+            wire.cache_creation_per_mtok,
+            "price.cache_creation_per_mtok",
+        )?,
+        output_per_mtok: price_decimal(&wire.output_per_mtok, "price.output_per_mtok")?,
+        reasoning_per_mtok: optional(wire.reasoning_per_mtok, "price.reasoning_per_mtok")?,
+        cache_creation_1h_per_mtok: optional(
+            wire.cache_creation_1h_per_mtok,
+            "price.cache_creation_1h_per_mtok",
+        )?,
+        web_search_per_call: optional(wire.web_search_per_call, "price.web_search_per_call")?,
+        web_fetch_per_call: optional(wire.web_fetch_per_call, "price.web_fetch_per_call")?,
+        file_search_per_call: optional(wire.file_search_per_call, "price.file_search_per_call")?,
+        code_interpreter_per_container: optional(
+            wire.code_interpreter_per_container,
+            "price.code_interpreter_per_container",
+        )?,
+        service_tier: Some(wire.service_tier.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()),
+        above_input_tokens: Some(wire.above_input_tokens).filter(|&t| t > 0),
+        checked_on: Some(wire.checked_on.trim())
+            .filter(|date| !date.is_empty())
+            .map(|date| {
+                chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
+                    StoreError::invalid("price.checked_on", "is not a YYYY-MM-DD date")
+                })
+            })
+            .transpose()?,
+        effective_from: match wire.effective_from {
+            Some(ts) => timestamp_from_proto(&ts, "price.effective_from")?,
+            None => Utc::now(),
+        },
+        effective_until: wire
+            .effective_until
+            .map(|ts| timestamp_from_proto(&ts, "price.effective_until"))
+            .transpose()?,
+        source: if wire.source.is_empty() {
+            "UpsertPrice".into()
+        } else {
+            wire.source
+        },
+    })
+}
+
+/// The price rows a `ListPrices` request selects: those in effect now unless it asks for the
+/// history.
+pub fn price_filter(request: pb::ListPricesRequest) -> PriceFilter {
+    PriceFilter {
+        provider: non_empty(request.provider.to_ascii_lowercase()),
+        model: non_empty(request.model),
+        in_effect_at: (!request.include_history).then(Utc::now),
+    }
 }

@@ -1,12 +1,12 @@
 //! `colloquy.store.v1.ConversationStore`.
 
 use chrono::Utc;
-use colloquy_pricing::PriceEntry;
 use colloquy_proto::store::v1 as pb;
 use colloquy_proto::store::v1::conversation_store_server::ConversationStore;
 use colloquy_records::time::timestamp_from_proto;
 use colloquy_records::{CompletionRecord, RecordLimits};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::DatabaseConnection;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +14,6 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use super::{convert, requests};
-use crate::entity::{platform, price};
 use crate::error::StoreError;
 use crate::ingest::Ingest;
 use crate::metrics::{RecordOutcome, StoreMetrics};
@@ -90,274 +89,234 @@ impl ConversationStore for StoreService {
         &self,
         request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
-        let id = request.into_inner().conversation_id;
-        if id.is_empty() {
-            return Err(StoreError::invalid("conversation_id", "is required").into());
-        }
-        let view = query::get_conversation(&self.db, &id).await?;
-        Ok(Response::new(convert::conversation(view)?))
+        traced("GetConversation", request, |request| async move {
+            let id = request.conversation_id;
+            if id.is_empty() {
+                return Err(StoreError::invalid("conversation_id", "is required"));
+            }
+            convert::conversation(query::get_conversation(&self.db, &id).await?)
+        })
+        .await
     }
 
     async fn list_conversations(
         &self,
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
-        let (filter, scope) = requests::conversation_filter(request.into_inner())?;
-        let (views, next) = query::list_conversations(&self.db, &filter).await?;
-        Ok(Response::new(pb::ListConversationsResponse {
-            conversations: views
-                .into_iter()
-                .map(convert::conversation)
-                .collect::<Result<_, _>>()?,
-            next_page_token: next.map(|t| t.encode(&scope)).unwrap_or_default(),
-        }))
+        traced("ListConversations", request, |request| async move {
+            let (filter, scope) = requests::conversation_filter(request)?;
+            let (views, next) = query::list_conversations(&self.db, &filter).await?;
+            Ok(pb::ListConversationsResponse {
+                conversations: views
+                    .into_iter()
+                    .map(convert::conversation)
+                    .collect::<Result<_, _>>()?,
+                next_page_token: next.map(|t| t.encode(&scope)).unwrap_or_default(),
+            })
+        })
+        .await
     }
 
     async fn list_usage(
         &self,
         request: Request<pb::ListUsageRequest>,
     ) -> Result<Response<pb::ListUsageResponse>, Status> {
-        let (filter, scope) = requests::usage_filter(request.into_inner())?;
-        if let Some(id) = &filter.conversation_id {
-            // An unknown conversation is an error, not an empty history.
-            query::get_conversation(&self.db, id).await?;
-        }
-        let (views, next) = query::list_usage(&self.db, &filter).await?;
-        Ok(Response::new(pb::ListUsageResponse {
-            entries: views
-                .into_iter()
-                .map(convert::usage_entry)
-                .collect::<Result<_, _>>()?,
-            next_page_token: next.map(|t| t.encode(&scope)).unwrap_or_default(),
-        }))
+        traced("ListUsage", request, |request| async move {
+            let (filter, scope) = requests::usage_filter(request)?;
+            if let Some(id) = &filter.conversation_id {
+                // An unknown conversation is an error, not an empty history.
+                query::get_conversation(&self.db, id).await?;
+            }
+            let (views, next) = query::list_usage(&self.db, &filter).await?;
+            Ok(pb::ListUsageResponse {
+                entries: views
+                    .into_iter()
+                    .map(convert::usage_entry)
+                    .collect::<Result<_, _>>()?,
+                next_page_token: next.map(|t| t.encode(&scope)).unwrap_or_default(),
+            })
+        })
+        .await
     }
 
     async fn summarize_costs(
         &self,
         request: Request<pb::SummarizeCostsRequest>,
     ) -> Result<Response<pb::SummarizeCostsResponse>, Status> {
-        let query = requests::cost_query(request.into_inner())?;
-        let groups = query::summarize_costs(&self.db, &query).await?;
-        Ok(Response::new(pb::SummarizeCostsResponse {
-            groups: groups.into_iter().map(convert::cost_group).collect(),
-        }))
+        traced("SummarizeCosts", request, |request| async move {
+            let query = requests::cost_query(request)?;
+            let groups = query::summarize_costs(&self.db, &query).await?;
+            Ok(pb::SummarizeCostsResponse {
+                groups: groups.into_iter().map(convert::cost_group).collect(),
+            })
+        })
+        .await
     }
 
     async fn list_platforms(
         &self,
-        _request: Request<pb::ListPlatformsRequest>,
+        request: Request<pb::ListPlatformsRequest>,
     ) -> Result<Response<pb::ListPlatformsResponse>, Status> {
-        let rows = platform::Entity::find()
-            .order_by_asc(platform::Column::Name)
-            .all(&self.db)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(Response::new(pb::ListPlatformsResponse {
-            platforms: rows.iter().map(convert::platform).collect(),
-        }))
+        traced("ListPlatforms", request, |_| async move {
+            let rows = query::list_platforms(&self.db).await?;
+            Ok(pb::ListPlatformsResponse {
+                platforms: rows.iter().map(convert::platform).collect(),
+            })
+        })
+        .await
     }
 
     async fn list_prices(
         &self,
         request: Request<pb::ListPricesRequest>,
     ) -> Result<Response<pb::ListPricesResponse>, Status> {
-        let request = request.into_inner();
-        let mut query = price::Entity::find();
-        if !request.provider.is_empty() {
-            query = query.filter(price::Column::Provider.eq(request.provider.to_ascii_lowercase()));
-        }
-        if !request.model.is_empty() {
-            query = query.filter(price::Column::Model.eq(request.model));
-        }
-        if !request.include_history {
-            let now = Utc::now();
-            query = query.filter(price::Column::EffectiveFrom.lte(now)).filter(
-                Condition::any()
-                    .add(price::Column::EffectiveUntil.is_null())
-                    .add(price::Column::EffectiveUntil.gt(now)),
-            );
-        }
-        let rows = query
-            .order_by_asc(price::Column::Provider)
-            .order_by_asc(price::Column::Model)
-            .order_by_asc(price::Column::EffectiveFrom)
-            .all(&self.db)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(Response::new(pb::ListPricesResponse {
-            prices: rows.iter().map(price_to_proto).collect(),
-        }))
+        traced("ListPrices", request, |request| async move {
+            let rows = query::list_prices(&self.db, &requests::price_filter(request)).await?;
+            Ok(pb::ListPricesResponse {
+                prices: rows.iter().map(price_to_proto).collect(),
+            })
+        })
+        .await
     }
 
     async fn upsert_price(
         &self,
         request: Request<pb::UpsertPriceRequest>,
     ) -> Result<Response<pb::Price>, Status> {
-        let wire = request
-            .into_inner()
-            .price
-            .ok_or_else(|| StoreError::invalid("price", "is required"))?;
-        let entry = price_entry(wire)?;
-        let row = upsert_price(&self.db, entry).await?;
-        self.prices
-            .reload(&self.db)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(Response::new(price_to_proto(&row)))
+        traced("UpsertPrice", request, |request| async move {
+            let wire = request
+                .price
+                .ok_or_else(|| StoreError::invalid("price", "is required"))?;
+            let row = upsert_price(&self.db, requests::price_entry(wire)?).await?;
+            self.prices.reload(&self.db).await?;
+            Ok(price_to_proto(&row))
+        })
+        .await
     }
 
     async fn import_prices(
         &self,
         request: Request<pb::ImportPricesRequest>,
     ) -> Result<Response<pb::ImportPricesResponse>, Status> {
-        let request = request.into_inner();
-        if request.source.trim().is_empty() {
-            return Err(StoreError::invalid("source", "is required").into());
-        }
-        let effective_from = match request.effective_from {
-            Some(ts) => timestamp_from_proto(&ts, "effective_from").map_err(StoreError::from)?,
-            None => Utc::now(),
-        };
-        let outcome = import_prices(
-            &self.db,
-            &request.litellm_json,
-            &request.source,
-            effective_from,
-        )
-        .await?;
-        self.prices
-            .reload(&self.db)
-            .await
-            .map_err(StoreError::from)?;
-        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        Ok(Response::new(pb::ImportPricesResponse {
-            import_id: outcome.import_id,
-            inserted: count(outcome.inserted),
-            closed: count(outcome.closed),
-            unchanged: count(outcome.unchanged),
-            skipped: count(outcome.skipped),
-        }))
+        traced("ImportPrices", request, |request| async move {
+            if request.source.trim().is_empty() {
+                return Err(StoreError::invalid("source", "is required"));
+            }
+            let effective_from = match request.effective_from {
+                Some(ts) => timestamp_from_proto(&ts, "effective_from")?,
+                None => Utc::now(),
+            };
+            let outcome = import_prices(
+                &self.db,
+                &request.litellm_json,
+                &request.source,
+                effective_from,
+            )
+            .await?;
+            self.prices.reload(&self.db).await?;
+            let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            Ok(pb::ImportPricesResponse {
+                import_id: outcome.import_id,
+                inserted: count(outcome.inserted),
+                closed: count(outcome.closed),
+                unchanged: count(outcome.unchanged),
+                skipped: count(outcome.skipped),
+            })
+        })
+        .await
     }
 
     async fn create_api_key(
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreatedApiKey>, Status> {
-        let spec = requests::key_spec(request.into_inner())?;
-        let created = query::create_key(&self.db, &spec).await?;
-        tracing::info!(key_id = %created.key.id, tenant = %created.key.tenant, "api key created");
-        Ok(Response::new(convert::created_key(created)))
+        traced("CreateApiKey", request, |request| async move {
+            let created = query::create_key(&self.db, &requests::key_spec(request)?).await?;
+            tracing::info!(key_id = %created.key.id, tenant = %created.key.tenant, "api key created");
+            Ok(convert::created_key(created))
+        })
+        .await
     }
 
     async fn list_api_keys(
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        let request = request.into_inner();
-        let tenant = Some(request.tenant.as_str()).filter(|t| !t.is_empty());
-        let keys = query::list_keys(&self.db, tenant, request.include_inactive).await?;
-        Ok(Response::new(pb::ListApiKeysResponse {
-            keys: keys.into_iter().map(convert::api_key).collect(),
-        }))
+        traced("ListApiKeys", request, |request| async move {
+            let tenant = Some(request.tenant.as_str()).filter(|t| !t.is_empty());
+            let keys = query::list_keys(&self.db, tenant, request.include_inactive).await?;
+            Ok(pb::ListApiKeysResponse {
+                keys: keys.into_iter().map(convert::api_key).collect(),
+            })
+        })
+        .await
     }
 
     async fn revoke_api_key(
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::ApiKey>, Status> {
-        let id = requests::key_id(request.into_inner().id)?;
-        let key = query::revoke_key(&self.db, &id).await?;
-        tracing::info!(key_id = %key.id, "api key revoked");
-        Ok(Response::new(convert::api_key(key)))
+        traced("RevokeApiKey", request, |request| async move {
+            let key = query::revoke_key(&self.db, &requests::key_id(request.id)?).await?;
+            tracing::info!(key_id = %key.id, "api key revoked");
+            Ok(convert::api_key(key))
+        })
+        .await
     }
 
     async fn rotate_api_key(
         &self,
         request: Request<pb::RotateApiKeyRequest>,
     ) -> Result<Response<pb::CreatedApiKey>, Status> {
-        let request = request.into_inner();
-        let id = requests::key_id(request.id)?;
-        let grace = chrono::Duration::seconds(i64::from(request.grace_seconds));
-        let created = query::rotate_key(&self.db, &id, grace).await?;
-        tracing::info!(key_id = %created.key.id, rotated_from = %id, "api key rotated");
-        Ok(Response::new(convert::created_key(created)))
+        traced("RotateApiKey", request, |request| async move {
+            let id = requests::key_id(request.id)?;
+            let grace = chrono::Duration::seconds(i64::from(request.grace_seconds));
+            let created = query::rotate_key(&self.db, &id, grace).await?;
+            tracing::info!(key_id = %created.key.id, rotated_from = %id, "api key rotated");
+            Ok(convert::created_key(created))
+        })
+        .await
     }
 
     async fn list_key_grants(
         &self,
-        _request: Request<pb::ListKeyGrantsRequest>,
+        request: Request<pb::ListKeyGrantsRequest>,
     ) -> Result<Response<pb::ListKeyGrantsResponse>, Status> {
-        let keys = query::key_grants(&self.db).await?;
-        Ok(Response::new(pb::ListKeyGrantsResponse {
-            grants: keys
-                .into_iter()
-                .map(convert::key_grant)
-                .collect::<Result<_, _>>()?,
-        }))
+        traced("ListKeyGrants", request, |_| async move {
+            let keys = query::key_grants(&self.db).await?;
+            Ok(pb::ListKeyGrantsResponse {
+                grants: keys
+                    .into_iter()
+                    .map(convert::key_grant)
+                    .collect::<Result<_, _>>()?,
+            })
+        })
+        .await
     }
 }
 
-fn price_entry(wire: pb::Price) -> Result<PriceEntry, StoreError> {
-    let optional = |text: Option<String>, field: &str| {
-        text.filter(|t| !t.is_empty())
-            .map(|t| convert::price_decimal(&t, field))
-            .transpose()
-    };
-    if wire.provider.trim().is_empty() {
-        return Err(StoreError::invalid("price.provider", "is required"));
+/// Runs one RPC's handler in a server span that joins the caller's trace (the context it sent
+/// in its metadata), marking the span failed when the handler fails.
+async fn traced<T, R, F>(
+    method: &'static str,
+    request: Request<T>,
+    handle: impl FnOnce(T) -> F,
+) -> Result<Response<R>, Status>
+where
+    F: Future<Output = Result<R, StoreError>>,
+{
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = method,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.method = method,
+        otel.status_code = tracing::field::Empty,
+    );
+    colloquy_telemetry::set_parent_from_metadata(&span, request.metadata());
+    let answer = handle(request.into_inner()).instrument(span.clone()).await;
+    if answer.is_err() {
+        span.record("otel.status_code", "ERROR");
     }
-    if wire.model.trim().is_empty() {
-        return Err(StoreError::invalid("price.model", "is required"));
-    }
-    Ok(PriceEntry {
-        provider: wire.provider.to_ascii_lowercase(),
-        model: wire.model,
-        currency: if wire.currency.is_empty() {
-            "USD".into()
-        } else {
-            wire.currency
-        },
-        input_per_mtok: convert::price_decimal(&wire.input_per_mtok, "price.input_per_mtok")?,
-        cached_input_per_mtok: optional(wire.cached_input_per_mtok, "price.cached_input_per_mtok")?,
-        cache_creation_per_mtok: optional(
-            wire.cache_creation_per_mtok,
-            "price.cache_creation_per_mtok",
-        )?,
-        output_per_mtok: convert::price_decimal(&wire.output_per_mtok, "price.output_per_mtok")?,
-        reasoning_per_mtok: optional(wire.reasoning_per_mtok, "price.reasoning_per_mtok")?,
-        cache_creation_1h_per_mtok: optional(
-            wire.cache_creation_1h_per_mtok,
-            "price.cache_creation_1h_per_mtok",
-        )?,
-        web_search_per_call: optional(wire.web_search_per_call, "price.web_search_per_call")?,
-        web_fetch_per_call: optional(wire.web_fetch_per_call, "price.web_fetch_per_call")?,
-        file_search_per_call: optional(wire.file_search_per_call, "price.file_search_per_call")?,
-        code_interpreter_per_container: optional(
-            wire.code_interpreter_per_container,
-            "price.code_interpreter_per_container",
-        )?,
-        service_tier: Some(wire.service_tier.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()),
-        above_input_tokens: Some(wire.above_input_tokens).filter(|&t| t > 0),
-        checked_on: Some(wire.checked_on.trim())
-            .filter(|date| !date.is_empty())
-            .map(|date| {
-                chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
-                    StoreError::invalid("price.checked_on", "is not a YYYY-MM-DD date")
-                })
-            })
-            .transpose()?,
-        effective_from: match wire.effective_from {
-            Some(ts) => timestamp_from_proto(&ts, "price.effective_from")?,
-            None => Utc::now(),
-        },
-        effective_until: wire
-            .effective_until
-            .map(|ts| timestamp_from_proto(&ts, "price.effective_until"))
-            .transpose()?,
-        source: if wire.source.is_empty() {
-            "UpsertPrice".into()
-        } else {
-            wire.source
-        },
-    })
+    answer.map(Response::new).map_err(Status::from)
 }

@@ -1,12 +1,14 @@
 //! The read side: conversations, token history, cost summaries, platforms and prices; and
 //! the API keys operators manage.
 
+mod catalogue;
 mod conversations;
 mod costs;
 mod keys;
 mod page_token;
 mod usage;
 
+pub use catalogue::{PriceFilter, list_platforms, list_prices};
 pub use conversations::{
     ConversationFilter, ConversationView, get_conversation, list_conversations,
 };
