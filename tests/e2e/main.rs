@@ -13,6 +13,7 @@ mod continuation;
 mod full_disk;
 mod gateway_crash;
 mod hostile_input;
+mod keys;
 mod metrics;
 mod oversize;
 mod provider_failure;

@@ -1,8 +1,9 @@
-//! `colloquy`: streams a chat through the gateway and reads conversations, usage and costs
-//! from the store.
+//! `colloquy`: streams a chat through the gateway, reads conversations, usage and costs from
+//! the store, and manages API keys.
 
 mod chat;
 mod connect;
+mod keys;
 mod print;
 mod reads;
 
@@ -61,6 +62,9 @@ enum Command {
     },
     /// Cost totals over the last hours, grouped.
     Costs(reads::CostArgs),
+    /// Issue, list, revoke and rotate API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -82,6 +86,7 @@ async fn main() -> std::process::ExitCode {
         Command::List(args) => reads::list(&store, args).await,
         Command::Usage { conversation_id } => reads::usage(&store, &conversation_id).await,
         Command::Costs(args) => reads::costs(&store, args).await,
+        Command::Keys(command) => keys::run(&store, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

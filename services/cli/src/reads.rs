@@ -30,6 +30,9 @@ pub struct ListArgs {
     /// Only this tenant.
     #[arg(long, default_value = "")]
     tenant: String,
+    /// Only calls made with this API key.
+    #[arg(long, default_value = "")]
+    key: String,
     /// How many.
     #[arg(long, default_value_t = 20)]
     limit: u32,
@@ -42,6 +45,7 @@ pub async fn list(store: &Target, args: ListArgs) -> anyhow::Result<()> {
         .list_conversations(pb::ListConversationsRequest {
             platform: args.platform,
             tenant: args.tenant,
+            key_id: args.key,
             page_size: args.limit,
             ..Default::default()
         })
@@ -95,7 +99,7 @@ pub struct CostArgs {
     /// Hours back from now.
     #[arg(long, default_value_t = 24)]
     hours: i64,
-    /// Grouping keys: platform, model, day, tenant.
+    /// Grouping keys: platform, model, day, tenant, key.
     #[arg(long, value_delimiter = ',', default_value = "platform,model")]
     group_by: Vec<String>,
 }
@@ -115,7 +119,10 @@ pub async fn costs(store: &Target, args: CostArgs) -> anyhow::Result<()> {
             "model" => Ok(pb::CostGrouping::Model as i32),
             "day" => Ok(pb::CostGrouping::Day as i32),
             "tenant" => Ok(pb::CostGrouping::Tenant as i32),
-            other => anyhow::bail!("unknown grouping {other:?} (platform, model, day, tenant)"),
+            "key" => Ok(pb::CostGrouping::Key as i32),
+            other => {
+                anyhow::bail!("unknown grouping {other:?} (platform, model, day, tenant, key)")
+            }
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let summary = store
@@ -130,11 +137,17 @@ pub async fn costs(store: &Target, args: CostArgs) -> anyhow::Result<()> {
         .await?
         .into_inner();
     for group in &summary.groups {
-        let keys: Vec<&str> = [&group.platform, &group.model, &group.day, &group.tenant]
-            .into_iter()
-            .filter(|k| !k.is_empty())
-            .map(String::as_str)
-            .collect();
+        let keys: Vec<&str> = [
+            &group.platform,
+            &group.model,
+            &group.day,
+            &group.tenant,
+            &group.key_id,
+        ]
+        .into_iter()
+        .filter(|k| !k.is_empty())
+        .map(String::as_str)
+        .collect();
         let cost: Vec<String> = group
             .cost
             .iter()

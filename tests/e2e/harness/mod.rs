@@ -134,6 +134,13 @@ impl GatewayConfig {
     }
 }
 
+/// How [`Env::start_replica`] starts a gateway like the first.
+struct ReplicaPlan {
+    config: GatewayConfig,
+    env: Vec<(String, String)>,
+    key_file: PathBuf,
+}
+
 struct GatewayPaths<'a> {
     listen: String,
     store_url: &'a str,
@@ -151,6 +158,8 @@ pub struct Env {
     pub outbox: PathBuf,
     /// The API key the gateway sends every platform.
     pub api_key: String,
+    /// What the first gateway was started with, for starting replicas like it.
+    replica: ReplicaPlan,
     database: TestDatabase,
     /// Declared last: dropped after the processes have printed their logs from it.
     dir: Option<tempfile::TempDir>,
@@ -225,15 +234,57 @@ impl Env {
         }
         store.start().await;
         gateway.start().await;
+        let replica = ReplicaPlan {
+            config,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            key_file,
+        };
         Env {
             fake,
             store,
             gateway,
             outbox,
             api_key,
+            replica,
             database,
             dir: Some(dir),
         }
+    }
+
+    /// Starts another gateway like the first (same settings, environment, store and
+    /// platforms) on its own port with its own outbox, and returns once it reports SERVING.
+    pub async fn start_replica(&self, name: &str) -> ServiceProcess {
+        let dir = self.dir.as_ref().expect("the test directory").path();
+        let addr = ports::free_local_addr();
+        let outbox = dir
+            .join(format!("outbox-{name}"))
+            .join("gateway-outbox.redb");
+        let toml = self.replica.config.toml(&GatewayPaths {
+            listen: addr.to_string(),
+            store_url: &self.store.url(),
+            fake: &self.fake.base_url(),
+            outbox: &outbox,
+            key_file: &self.replica.key_file,
+        });
+        let config_file = dir.join(format!("gateway-{name}.toml"));
+        std::fs::write(&config_file, toml).expect("writing the replica's settings");
+        let mut gateway = ServiceProcess::new(
+            "colloquy-gateway",
+            processes::binary("colloquy-gateway"),
+            addr,
+            GATEWAY_SERVICE,
+            dir.join(format!("gateway-{name}.log")),
+        )
+        .arg("--config")
+        .arg(config_file.display().to_string());
+        for (key, value) in &self.replica.env {
+            gateway = gateway.env(key, value.clone());
+        }
+        gateway.start().await;
+        gateway
     }
 
     /// A new client of the gateway (its own connection).

@@ -52,7 +52,7 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Builds the gateway and the store with the profile the tests were built with. Cargo has
+/// Builds the gateway, the store and the command-line client with the profile the tests were built with. Cargo has
 /// released the target directory's lock by the time tests run.
 fn build_services() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -66,6 +66,8 @@ fn build_services() {
         "colloquy-gateway",
         "-p",
         "colloquy-store",
+        "-p",
+        "colloquy-cli",
     ]);
     let profile = target_dir()
         .file_name()
