@@ -9,6 +9,7 @@ mod costs;
 mod database_outage;
 mod hostile;
 mod idempotency;
+mod keys;
 mod migration;
 mod prices;
 mod reads;
