@@ -1,5 +1,5 @@
 //! Puts the gateway together once (platforms, the provider client, the store client, the
-//! ledger, metrics and the gRPC port) and serves it until a shutdown future resolves, then
+//! ledger, rate limits, metrics and the gRPC port) and serves it until a shutdown future resolves, then
 //! drains: new calls are refused, running completions get the shutdown grace and are then
 //! cancelled (and recorded), and the outbox delivers what its flush allows.
 
@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::keys::{self, KEY_ROLE, KeyCache, KeyCheck};
 use crate::ledger::{self, Ledger};
+use crate::limits::RateLimiter;
 use crate::metrics::GatewayMetrics;
 use crate::pipeline::Gateway;
 use crate::platforms::PlatformRegistry;
@@ -89,6 +90,7 @@ impl App {
             })?;
         let mut metrics_registry = Registry::default();
         let metrics = GatewayMetrics::register(&mut metrics_registry);
+        let limiter = RateLimiter::build(&settings.rate_limits, &mut metrics_registry)?;
         let metrics_endpoint =
             MetricsEndpoint::start(settings.metrics.listen, "metrics.listen", metrics_registry)
                 .await?;
@@ -112,6 +114,7 @@ impl App {
                 store,
                 ledger,
                 limits: settings.record_limits(),
+                limiter,
                 metrics,
                 stop: stop_rx,
             }),

@@ -9,6 +9,7 @@ pub mod history;
 mod interrupt;
 pub mod keys;
 mod ledger;
+pub mod limits;
 mod metrics;
 pub mod outbox_cli;
 pub mod pipeline;

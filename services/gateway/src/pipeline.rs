@@ -27,6 +27,7 @@ use crate::history::{self, History};
 use crate::interrupt::{Interruption, interruption};
 use crate::keys::{KeyCaller, KeyGrant};
 use crate::ledger::{Ledger, Place};
+use crate::limits::{Demand, RateLimiter, Reservation};
 use crate::platforms::{PlatformRegistry, ResolvedPlatform};
 use crate::status::GatewayError;
 use crate::turn::{Turn, cancelled_summary};
@@ -58,8 +59,17 @@ pub struct Gateway {
     pub metrics: Arc<crate::metrics::GatewayMetrics>,
     /// What requests and records must fit.
     pub limits: colloquy_records::RecordLimits,
+    /// Requests and tokens per minute; `None` when no limit is configured.
+    pub limiter: Option<Arc<RateLimiter>>,
     /// Turns true when running completions are to be cancelled (shutdown grace passed).
     pub stop: watch::Receiver<bool>,
+}
+
+/// What an admitted completion holds until it ends: its place in the outbox and the tokens it
+/// reserved under the rate limits.
+struct Held {
+    admission: Place,
+    reservation: Option<Reservation>,
 }
 
 /// Why a completion ended before the provider's first byte.
@@ -123,6 +133,23 @@ impl Gateway {
                 chat.conversation_id.as_deref().unwrap_or_default()
             )));
         }
+        let reservation = match &self.limiter {
+            Some(limiter) => {
+                let tokens = limiter.estimate(
+                    history.messages.iter().chain(&chat.messages),
+                    chat.parameters.max_tokens,
+                );
+                let demand = Demand {
+                    key_id: key.as_ref().map(|key| key.id.as_str()),
+                    tenant: &chat.tenant,
+                    platform: &primary.platform.name,
+                    model: &model,
+                    tokens,
+                };
+                limiter.admit(&demand).await?
+            }
+            None => None,
+        };
         let turn = Turn {
             primary,
             model,
@@ -143,12 +170,23 @@ impl Gateway {
         // The completion is admitted to the outbox, durably, before the provider is called: a
         // full or failing outbox refuses the request instead of leaving a completion without a
         // record, and a gateway that dies from here on still leaves one.
-        let admission = self.ledger.admit(turn.interrupted_record()).await?;
+        let admission = match self.ledger.admit(turn.interrupted_record()).await {
+            Ok(admission) => admission,
+            Err(error) => {
+                // Refused before the provider: nothing was used of the reservation.
+                self.settle(reservation, Some(0));
+                return Err(error);
+            }
+        };
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (ready_tx, ready_rx) = oneshot::channel();
         let gateway = Arc::clone(self);
+        let held = Held {
+            admission,
+            reservation,
+        };
         tokio::spawn(
-            async move { gateway.run(turn, admission, tx, ready_tx).await }
+            async move { gateway.run(turn, held, tx, ready_tx).await }
                 .instrument(tracing::Span::current()),
         );
         match ready_rx.await {
@@ -164,7 +202,7 @@ impl Gateway {
     async fn run(
         &self,
         mut turn: Turn,
-        admission: Place,
+        held: Held,
         tx: EventSender,
         ready: oneshot::Sender<Result<(), GatewayError>>,
     ) {
@@ -182,9 +220,7 @@ impl Gateway {
         } = match opened {
             Ok(opened) => opened,
             Err(not_started) => {
-                return self
-                    .end_before_start(&turn, not_started, admission, ready)
-                    .await;
+                return self.end_before_start(&turn, not_started, held, ready).await;
             }
         };
         turn.opened();
@@ -240,9 +276,10 @@ impl Gateway {
         let output = keep_content.then(|| answer.finish());
         // The record is on disk before the terminal event goes out: a caller that saw its
         // stream end can count on the record reaching the store.
+        self.settle(held.reservation, billed_tokens(&summary));
         self.ledger
             .keep(
-                admission,
+                held.admission,
                 turn.record(&platform, model, output, summary.clone()),
             )
             .await;
@@ -264,7 +301,7 @@ impl Gateway {
         &self,
         turn: &Turn,
         not_started: NotStarted,
-        admission: Place,
+        held: Held,
         ready: oneshot::Sender<Result<(), GatewayError>>,
     ) {
         let (summary, platform, model, error) = match not_started {
@@ -297,14 +334,22 @@ impl Gateway {
         self.observe(&platform, &model, &summary);
         self.metrics
             .error(&platform.platform.name, error.code().label());
+        self.settle(held.reservation, billed_tokens(&summary));
         self.ledger
-            .keep(admission, turn.record(&platform, model, None, summary))
+            .keep(held.admission, turn.record(&platform, model, None, summary))
             .await;
         let _ = ready.send(Err(error));
     }
 }
 
 impl Gateway {
+    /// Corrects the token limits by what a completion used.
+    fn settle(&self, reservation: Option<Reservation>, used: Option<u64>) {
+        if let (Some(limiter), Some(reservation)) = (&self.limiter, reservation) {
+            limiter.settle(reservation, used);
+        }
+    }
+
     /// Puts a finished completion on its span and in the metrics.
     fn observe(
         &self,
@@ -321,6 +366,11 @@ impl Gateway {
             summary,
         );
     }
+}
+
+/// Tokens the provider billed the completion for; `None` when it never said.
+fn billed_tokens(summary: &colloquy_records::CompletionSummary) -> Option<u64> {
+    (!summary.usage_unknown).then(|| summary.usage.input_tokens + summary.usage.output_tokens)
 }
 
 fn cancelled(why: Interruption) -> StreamEnd {

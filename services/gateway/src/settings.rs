@@ -75,6 +75,9 @@ pub struct Settings {
     /// TLS `dns:///` store URL.
     #[serde(default)]
     pub store_ca_file: Option<PathBuf>,
+    /// Requests and tokens per minute, shared by the replicas through Redis.
+    #[serde(default)]
+    pub rate_limits: crate::limits::RateLimitSettings,
 }
 
 /// The callers' credentials: `authorization: Bearer <token>` with one of these service tokens,
@@ -395,6 +398,9 @@ impl Settings {
                 return Err(SettingsError::invalid(key, "must be at least 1"));
             }
         }
+        self.rate_limits
+            .validate()
+            .map_err(|(key, reason)| SettingsError::invalid(key, reason))?;
         if self.platforms.is_empty() {
             return Err(SettingsError::invalid(
                 "platforms",

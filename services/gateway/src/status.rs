@@ -51,6 +51,15 @@ pub enum GatewayError {
     /// model outside its scope).
     #[error("{0}")]
     PermissionDenied(String),
+    /// A rate limit has no room for the call now.
+    #[error("rate limit reached: {limit}; retry after {}s", retry_after_seconds(*.retry_after))]
+    RateLimited {
+        limit: String,
+        retry_after: Duration,
+    },
+    /// The shared rate-limit counters do not answer and the limits fail closed.
+    #[error("{0}")]
+    RateLimiterUnavailable(String),
     /// Something the gateway itself got wrong.
     #[error("internal error: {0}")]
     Internal(String),
@@ -131,6 +140,8 @@ impl GatewayError {
             Self::OutboxFull(_) => ErrorCode::ResourceExhausted,
             Self::OutboxUnavailable(_) => ErrorCode::Unavailable,
             Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            Self::RateLimited { .. } => ErrorCode::ResourceExhausted,
+            Self::RateLimiterUnavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -142,6 +153,7 @@ impl GatewayError {
         let code = self.code().grpc();
         let retry_after = match &self {
             Self::Provider { error, .. } => error.retry_after,
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         };
         let message = match &self {

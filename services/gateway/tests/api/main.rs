@@ -10,5 +10,6 @@ mod fixtures;
 mod helpers;
 mod keys;
 mod lifecycle;
+mod limits;
 mod outbox_cli;
 mod secrets;

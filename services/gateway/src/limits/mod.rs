@@ -1,0 +1,273 @@
+//! Rate limits: requests and tokens per minute per API key, per tenant and per platform/model,
+//! held across every replica by counters in Redis (one script call per completion), and by
+//! each replica alone, with its share of every limit, while Redis cannot be reached and the
+//! settings say to fail open.
+//!
+//! Token limits take the request's estimate when the call is admitted and are corrected by the
+//! tokens the provider reported once it ends.
+
+mod local;
+mod rules;
+mod settings;
+mod shared;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use colloquy_records::Message;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+pub use rules::Demand;
+pub use settings::{LimitRule, LimitScope, RateLimitSettings, WhenUnreachable};
+
+use crate::status::GatewayError;
+use local::{LocalCounters, Refused};
+use rules::{Bucket, Unit};
+use shared::SharedCounters;
+
+/// Prompt bytes per token, for estimating a request's prompt before the provider counts it.
+const BYTES_PER_TOKEN: u64 = 4;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    scope: &'static str,
+    unit: &'static str,
+}
+
+struct LimiterMetrics {
+    refused: Family<RefusalLabels, Counter>,
+    shared: Gauge,
+    local_admissions: Counter,
+}
+
+impl LimiterMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            refused: Family::default(),
+            shared: Gauge::default(),
+            local_admissions: Counter::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("colloquy_gateway");
+        registry.register(
+            "rate_limited",
+            "Calls refused by a rate limit, by the limit's scope and unit",
+            metrics.refused.clone(),
+        );
+        registry.register(
+            "rate_limiter_shared",
+            "1 while the shared rate-limit counters (Redis) answer, 0 while they do not",
+            metrics.shared.clone(),
+        );
+        registry.register(
+            "rate_limiter_local_admissions",
+            "Calls admitted by this replica's own counters while Redis did not answer",
+            metrics.local_admissions.clone(),
+        );
+        metrics
+    }
+}
+
+/// Where a call's units were taken, so that its correction goes to the same counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Shared,
+    Local,
+}
+
+/// The token buckets a running call holds its estimate in.
+#[derive(Debug)]
+pub struct Reservation {
+    buckets: Vec<Bucket>,
+    estimate: u64,
+    counted: Counted,
+}
+
+pub struct RateLimiter {
+    rules: Vec<LimitRule>,
+    shared: Option<SharedCounters>,
+    local: LocalCounters,
+    when_unreachable: WhenUnreachable,
+    default_output_tokens: u64,
+    /// Replicas sharing the limits, as Redis last reported (or as configured).
+    replicas: AtomicU32,
+    /// Whether Redis answered the last check; a change is logged once.
+    reachable: AtomicBool,
+    metrics: LimiterMetrics,
+}
+
+impl RateLimiter {
+    /// The limiter of `settings`, its metrics registered; `None` when no rule is configured.
+    pub fn build(
+        settings: &RateLimitSettings,
+        registry: &mut Registry,
+    ) -> anyhow::Result<Option<Arc<Self>>> {
+        if settings.rules.is_empty() {
+            return Ok(None);
+        }
+        let url = match (&settings.redis_url, &settings.redis_url_file) {
+            (Some(url), _) => Some(url.trim().to_string()),
+            (None, Some(file)) => Some(
+                std::fs::read_to_string(file)
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "rate_limits.redis_url_file: cannot read {}: {e}",
+                            file.display()
+                        )
+                    })?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let replica = uuid::Uuid::now_v7().to_string();
+        let shared = url
+            .map(|url| {
+                SharedCounters::new(&url, timeout, replica)
+                    .map_err(|e| anyhow::anyhow!("rate_limits.redis_url: {e}"))
+            })
+            .transpose()?;
+        let metrics = LimiterMetrics::register(registry);
+        metrics.shared.set(i64::from(shared.is_some()));
+        Ok(Some(Arc::new(Self {
+            rules: settings.rules.clone(),
+            shared,
+            local: LocalCounters::default(),
+            when_unreachable: settings.when_unreachable,
+            default_output_tokens: settings.default_output_tokens,
+            replicas: AtomicU32::new(settings.replicas),
+            reachable: AtomicBool::new(true),
+            metrics,
+        })))
+    }
+
+    /// Tokens a request is expected to use: its prompt by size, and its `max_tokens` (or the
+    /// configured default) of output.
+    pub fn estimate<'a>(
+        &self,
+        prompt: impl Iterator<Item = &'a Message>,
+        max_tokens: Option<u32>,
+    ) -> u64 {
+        let bytes: u64 = prompt
+            .map(|m| (m.content.len() + m.reasoning.len()) as u64)
+            .sum();
+        bytes.div_ceil(BYTES_PER_TOKEN) + max_tokens.map_or(self.default_output_tokens, u64::from)
+    }
+
+    /// Takes what `demand` needs from every limit that applies, or refuses the call with
+    /// RESOURCE_EXHAUSTED naming the limit (UNAVAILABLE when Redis is unreachable and the
+    /// limits fail closed).
+    pub async fn admit(&self, demand: &Demand<'_>) -> Result<Option<Reservation>, GatewayError> {
+        let buckets = rules::buckets(&self.rules, demand);
+        if buckets.is_empty() {
+            return Ok(None);
+        }
+        let (outcome, counted) = match &self.shared {
+            Some(shared) => match shared.admit(&buckets).await {
+                Ok(answer) => {
+                    self.reached(true, None);
+                    self.replicas.store(answer.replicas, Ordering::Relaxed);
+                    (answer.refused.map_or(Ok(()), Err), Counted::Shared)
+                }
+                Err(error) => {
+                    self.reached(false, Some(&error));
+                    if self.when_unreachable == WhenUnreachable::Closed {
+                        return Err(GatewayError::RateLimiterUnavailable(format!(
+                            "rate limits cannot be checked ({error}); calls are refused until they can"
+                        )));
+                    }
+                    let outcome = self
+                        .local
+                        .admit(&buckets, self.replicas.load(Ordering::Relaxed));
+                    if outcome.is_ok() {
+                        self.metrics.local_admissions.inc();
+                    }
+                    (outcome, Counted::Local)
+                }
+            },
+            None => (
+                self.local
+                    .admit(&buckets, self.replicas.load(Ordering::Relaxed)),
+                Counted::Local,
+            ),
+        };
+        if let Err(Refused {
+            bucket,
+            retry_after,
+        }) = outcome
+        {
+            let bucket = &buckets[bucket];
+            self.metrics
+                .refused
+                .get_or_create(&RefusalLabels {
+                    scope: bucket.scope.label(),
+                    unit: bucket.unit.label(),
+                })
+                .inc();
+            return Err(GatewayError::RateLimited {
+                limit: bucket.describe.clone(),
+                retry_after,
+            });
+        }
+        let buckets: Vec<Bucket> = buckets
+            .into_iter()
+            .filter(|b| b.unit == Unit::Tokens)
+            .collect();
+        Ok((!buckets.is_empty()).then_some(Reservation {
+            buckets,
+            estimate: demand.tokens,
+            counted,
+        }))
+    }
+
+    /// Corrects the token limits by the tokens the call used instead of its estimate, off the
+    /// caller's path; `None` (the provider never said) keeps the estimate.
+    pub fn settle(self: &Arc<Self>, reservation: Reservation, used: Option<u64>) {
+        let Some(used) = used else {
+            return;
+        };
+        let units = used as f64 - reservation.estimate as f64;
+        if units == 0.0 {
+            return;
+        }
+        let share = self.replicas.load(Ordering::Relaxed);
+        match (reservation.counted, &self.shared) {
+            (Counted::Shared, Some(_)) => {
+                let limiter = Arc::clone(self);
+                tokio::spawn(async move {
+                    if let Some(shared) = &limiter.shared
+                        && let Err(error) = shared.adjust(&reservation.buckets, units).await
+                    {
+                        tracing::debug!(%error, "token limits not corrected");
+                    }
+                });
+            }
+            _ => self.local.adjust(&reservation.buckets, units, share),
+        }
+    }
+
+    /// Notes whether Redis answered, logging a change once.
+    fn reached(&self, reachable: bool, error: Option<&shared::SharedError>) {
+        if self.reachable.swap(reachable, Ordering::Relaxed) == reachable {
+            return;
+        }
+        self.metrics.shared.set(i64::from(reachable));
+        match (reachable, self.when_unreachable) {
+            (true, _) => tracing::info!("rate limits are shared through Redis again"),
+            (false, WhenUnreachable::Open) => tracing::warn!(
+                error = %error.map(ToString::to_string).unwrap_or_default(),
+                replicas = self.replicas.load(Ordering::Relaxed),
+                "Redis does not answer: each replica now limits alone, with its share of every limit"
+            ),
+            (false, WhenUnreachable::Closed) => tracing::error!(
+                error = %error.map(ToString::to_string).unwrap_or_default(),
+                "Redis does not answer: calls under a rate limit are refused until it does"
+            ),
+        }
+    }
+}
