@@ -17,6 +17,7 @@ mod keys;
 mod metrics;
 mod oversize;
 mod provider_failure;
+mod rate_limits;
 mod secrets;
 mod shutdown;
 mod store_outage;

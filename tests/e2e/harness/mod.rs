@@ -67,6 +67,8 @@ pub struct GatewayConfig {
     headers: BTreeMap<String, BTreeMap<String, String>>,
     /// Where the outbox lives, when not in the test's directory (a small tmpfs, say).
     outbox_dir: Option<PathBuf>,
+    /// TOML tables appended to the settings (`[rate_limits]`, say).
+    extra_toml: String,
 }
 
 impl GatewayConfig {
@@ -82,6 +84,13 @@ impl GatewayConfig {
     /// Puts the outbox file in `dir`.
     pub fn outbox_in(&mut self, dir: &Path) -> &mut Self {
         self.outbox_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Appends `toml` (whole tables) to the gateway's settings.
+    pub fn append_toml(&mut self, toml: &str) -> &mut Self {
+        self.extra_toml.push_str(toml);
+        self.extra_toml.push('\n');
         self
     }
 
@@ -130,6 +139,8 @@ impl GatewayConfig {
                 }
             }
         }
+        toml.push('\n');
+        toml.push_str(&self.extra_toml);
         toml
     }
 }
@@ -257,6 +268,12 @@ impl Env {
     /// Starts another gateway like the first (same settings, environment, store and
     /// platforms) on its own port with its own outbox, and returns once it reports SERVING.
     pub async fn start_replica(&self, name: &str) -> ServiceProcess {
+        self.start_replica_with(name, &[]).await
+    }
+
+    /// Like [`Env::start_replica`], with `env` added to (and overriding) the first's
+    /// environment.
+    pub async fn start_replica_with(&self, name: &str, env: &[(&str, String)]) -> ServiceProcess {
         let dir = self.dir.as_ref().expect("the test directory").path();
         let addr = ports::free_local_addr();
         let outbox = dir
@@ -281,6 +298,9 @@ impl Env {
         .arg("--config")
         .arg(config_file.display().to_string());
         for (key, value) in &self.replica.env {
+            gateway = gateway.env(key, value.clone());
+        }
+        for (key, value) in env {
             gateway = gateway.env(key, value.clone());
         }
         gateway.start().await;
