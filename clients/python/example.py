@@ -8,6 +8,9 @@ Environment:
   COLLOQUY_GATEWAY_ADDR  gateway address (default 127.0.0.1:50051)
   COLLOQUY_STORE_ADDR    conversation store address (default 127.0.0.1:50052)
   COLLOQUY_PLATFORM      configured platform to call (default openai)
+  COLLOQUY_API_KEY       API key the gateway issued through the store (`colloquy keys create`);
+                         the call is then accounted to the key's tenant
+  COLLOQUY_STORE_TOKEN   bearer token for the store's reads, when it requires one
 
 Exits 0 when the stream completed and the stored turn matches it, 1 otherwise.
 """
@@ -23,6 +26,8 @@ from colloquy_client import common_pb2, gateway_pb2, gateway_pb2_grpc, store_pb2
 GATEWAY_ADDR = os.environ.get("COLLOQUY_GATEWAY_ADDR", "127.0.0.1:50051")
 STORE_ADDR = os.environ.get("COLLOQUY_STORE_ADDR", "127.0.0.1:50052")
 PLATFORM = os.environ.get("COLLOQUY_PLATFORM", "openai")
+API_KEY = os.environ.get("COLLOQUY_API_KEY", "")
+STORE_TOKEN = os.environ.get("COLLOQUY_STORE_TOKEN", "")
 STREAM_DEADLINE_S = 120.0
 # The gateway hands the record to the store after the terminal event, through its outbox;
 # the turn normally appears within milliseconds, so waiting longer means something is wrong.
@@ -32,6 +37,11 @@ STORE_POLL_INTERVAL_S = 0.1
 NOT_YET = {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE}
 
 USAGE_FIELDS = [f.name for f in common_pb2.Usage.DESCRIPTOR.fields]
+
+
+def bearer(token: str):
+    """The call metadata presenting `token`, none when it is empty."""
+    return [("authorization", f"Bearer {token}")] if token else None
 
 
 class Failure(Exception):
@@ -51,7 +61,8 @@ def stream_chat(prompt: str):
     request = gateway_pb2.ChatRequest(
         platform=PLATFORM,
         messages=[common_pb2.Message(role=common_pb2.ROLE_USER, content=prompt)],
-        tenant="clients-example",
+        # With a key the tenant is the key's: left empty, the gateway fills it in.
+        tenant="" if API_KEY else "clients-example",
         user="python-example",
         labels={"client": "python"},
     )
@@ -59,7 +70,7 @@ def stream_chat(prompt: str):
     summary = None
     with grpc.insecure_channel(GATEWAY_ADDR) as channel:
         stub = gateway_pb2_grpc.ChatGatewayStub(channel)
-        for event in stub.StreamChat(request, timeout=STREAM_DEADLINE_S):
+        for event in stub.StreamChat(request, timeout=STREAM_DEADLINE_S, metadata=bearer(API_KEY)):
             kind = event.WhichOneof("event")
             if summary is not None:
                 raise Failure(f"event {kind!r} after the terminal event")
@@ -115,6 +126,7 @@ def wait_for_turn(conversation_id: str, record_id: str) -> store_pb2.Turn:
                 conversation = stub.GetConversation(
                     store_pb2.GetConversationRequest(conversation_id=conversation_id),
                     timeout=5.0,
+                    metadata=bearer(STORE_TOKEN),
                 )
                 for turn in conversation.turns:
                     if turn.record_id == record_id:

@@ -7,6 +7,9 @@
 //   COLLOQUY_GATEWAY_ADDR  gateway address (default 127.0.0.1:50051)
 //   COLLOQUY_STORE_ADDR    conversation store address (default 127.0.0.1:50052)
 //   COLLOQUY_PLATFORM      configured platform to call (default openai)
+//   COLLOQUY_API_KEY       API key the gateway issued through the store (`colloquy keys create`);
+//                          the call is then accounted to the key's tenant
+//   COLLOQUY_STORE_TOKEN   bearer token for the store's reads, when it requires one
 //
 // Exits 0 when the stream completed and the stored turn matches it, 1 otherwise.
 
@@ -30,6 +33,8 @@ import type { ProtoGrpcType as StoreProto } from "./generated/store";
 const GATEWAY_ADDR = process.env.COLLOQUY_GATEWAY_ADDR || "127.0.0.1:50051";
 const STORE_ADDR = process.env.COLLOQUY_STORE_ADDR || "127.0.0.1:50052";
 const PLATFORM = process.env.COLLOQUY_PLATFORM || "openai";
+const API_KEY = process.env.COLLOQUY_API_KEY || "";
+const STORE_TOKEN = process.env.COLLOQUY_STORE_TOKEN || "";
 const STREAM_DEADLINE_MS = 120_000;
 // The gateway hands the record to the store after the terminal event, through its outbox;
 // the turn normally appears within milliseconds, so waiting longer means something is wrong.
@@ -93,6 +98,15 @@ function sameUsage(a: Usage__Output | null, b: Usage__Output | null): boolean {
   return a !== null && b !== null && USAGE_FIELDS.every((name) => a[name] === b[name]);
 }
 
+/** Call metadata presenting `token`, empty when there is none. */
+function bearer(token: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (token) {
+    metadata.set("authorization", `Bearer ${token}`);
+  }
+  return metadata;
+}
+
 function deadline(ms: number): Date {
   return new Date(Date.now() + ms);
 }
@@ -107,10 +121,12 @@ async function streamChat(
     {
       platform: PLATFORM,
       messages: [{ role: "ROLE_USER", content: prompt }],
-      tenant: "clients-example",
+      // With a key the tenant is the key's: left empty, the gateway fills it in.
+      tenant: API_KEY ? "" : "clients-example",
       user: "typescript-example",
       labels: { client: "typescript" },
     },
+    bearer(API_KEY),
     { deadline: deadline(STREAM_DEADLINE_MS) },
   );
   let started: Started__Output | null = null;
@@ -179,6 +195,7 @@ function getConversation(
   return new Promise((resolve, reject) => {
     store.GetConversation(
       { conversationId },
+      bearer(STORE_TOKEN),
       { deadline: deadline(5_000) },
       (error: grpc.ServiceError | null, conversation?: Conversation__Output) => {
         if (error) {
