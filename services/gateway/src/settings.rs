@@ -559,6 +559,37 @@ mod tests {
     }
 
     #[test]
+    fn rate_limit_rules_are_checked_by_key() {
+        let with = |rules: &str| format!("{MINIMAL}\n[rate_limits]\n{rules}");
+        assert_eq!(
+            invalid_key(&with("[[rate_limits.rules]]\nscope = \"key\"\n")),
+            "rate_limits.rules[0].requests_per_minute"
+        );
+        assert_eq!(
+            invalid_key(&with(
+                "[[rate_limits.rules]]\nscope = \"model\"\nrequests_per_minute = 10\n"
+            )),
+            "rate_limits.rules[0].name"
+        );
+        assert_eq!(
+            invalid_key(&with(
+                "[[rate_limits.rules]]\nscope = \"tenant\"\ntokens_per_minute = 10\ntoken_burst = 0\n"
+            )),
+            "rate_limits.rules[0].token_burst"
+        );
+        assert_eq!(
+            invalid_key(&with("timeout_ms = 0\n")),
+            "rate_limits.timeout_ms"
+        );
+        let valid = Settings::from_toml(&with(
+            "redis_url = \"redis://127.0.0.1:6379\"\n[[rate_limits.rules]]\nscope = \"model\"\n\
+             name = \"openai/gpt-4o\"\nrequests_per_minute = 10\n",
+        ))
+        .expect("valid");
+        assert_eq!(valid.rate_limits.rules.len(), 1);
+    }
+
+    #[test]
     fn applies_defaults() {
         let settings = Settings::from_toml(MINIMAL).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:50051".parse().unwrap());
