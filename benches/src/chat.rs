@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 pub const MODEL: &str = "gpt-4o-mini";
 /// The user message of every stream.
 const PROMPT: &str = "Tell me a story about a lighthouse keeper and a storm.";
-const TENANT: &str = "bench";
+pub const TENANT: &str = "bench";
 const USER: &str = "bench-user";
 
 /// When a stream started, produced its first non-empty text and ended.
@@ -178,6 +178,8 @@ struct ChunkDelta<'a> {
 pub struct GatewayTarget {
     client: ChatGatewayClient<Channel>,
     platform: String,
+    /// `authorization` metadata of every call (`Bearer <API key>`), when callers present one.
+    credential: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     expected_text: Arc<str>,
     /// Output tokens the fake provider reports: one per text delta.
     expected_output_tokens: u64,
@@ -193,9 +195,16 @@ impl GatewayTarget {
         Self {
             client: ChatGatewayClient::new(channel),
             platform: platform.to_string(),
+            credential: None,
             expected_text,
             expected_output_tokens,
         }
+    }
+
+    /// Every call presents `key` (an API key the store issued for the benchmark's tenant).
+    pub fn with_api_key(mut self, key: &str) -> anyhow::Result<Self> {
+        self.credential = Some(format!("Bearer {key}").parse()?);
+        Ok(self)
     }
 
     pub async fn stream(&self) -> Result<Timing, StreamError> {
@@ -221,6 +230,12 @@ impl GatewayTarget {
             user: USER.to_string(),
             ..Default::default()
         };
+        let mut request = tonic::Request::new(request);
+        if let Some(credential) = &self.credential {
+            request
+                .metadata_mut()
+                .insert("authorization", credential.clone());
+        }
         let started = Instant::now();
         let mut events = client
             .stream_chat(request)

@@ -36,6 +36,17 @@ pub struct GatewayConfig {
     pub platforms: Vec<Platform>,
     /// `RUST_LOG` of the gateway.
     pub log_filter: String,
+    /// Callers' API keys and rate limits; `None` serves service-token callers without limits.
+    pub admission: Option<Admission>,
+}
+
+/// The admission path the gateway runs before every provider call when keys and limits are
+/// on: the caller's API key is looked up, its scopes checked and a key rate limit (far above
+/// the load, so nothing is refused) taken in Redis.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// `redis://…` of the counters.
+    pub redis_url: String,
 }
 
 /// Writes the settings, starts the binary and returns once its health check says SERVING.
@@ -92,6 +103,14 @@ fn settings_toml(config: &GatewayConfig, listen: SocketAddr) -> anyhow::Result<S
             text.push_str(&format!("{} = {}\n", quote(header)?, quote(value)?));
         }
     }
+    if let Some(admission) = &config.admission {
+        text.push_str(&format!(
+            "\n[auth]\napi_keys = true\nkey_refresh_ms = 1000\n\n[rate_limits]\nredis_url = {}\n\
+             [[rate_limits.rules]]\nscope = \"key\"\nrequests_per_minute = 1000000000\n\
+             tokens_per_minute = 1000000000000\n",
+            quote(&admission.redis_url)?,
+        ));
+    }
     Ok(text)
 }
 
@@ -120,6 +139,7 @@ mod tests {
                 },
             ],
             log_filter: "warn".into(),
+            admission: None,
         };
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 50051));
         let text = settings_toml(&config, listen).unwrap();
@@ -138,5 +158,18 @@ mod tests {
             settings.platforms["paced"].extra_headers["x-fake-chunk-delay-ms"],
             "50"
         );
+        assert!(!settings.auth.api_keys && settings.rate_limits.rules.is_empty());
+
+        let admitted = GatewayConfig {
+            admission: Some(Admission {
+                redis_url: "redis://127.0.0.1:6379".into(),
+            }),
+            ..config
+        };
+        let settings =
+            colloquy_gateway::Settings::from_toml(&settings_toml(&admitted, listen).unwrap())
+                .unwrap();
+        assert!(settings.auth.api_keys);
+        assert_eq!(settings.rate_limits.rules.len(), 1);
     }
 }

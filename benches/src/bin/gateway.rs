@@ -19,7 +19,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::Parser;
 use colloquy_benches::chat::{DirectTarget, GatewayTarget, StreamError, Timing};
 use colloquy_benches::cpu::{self, CpuUse};
-use colloquy_benches::gateway::{self, GatewayConfig, Platform};
+use colloquy_benches::gateway::{self, Admission, GatewayConfig, Platform};
 use colloquy_benches::latency::{self, LatencySummary, millis};
 use colloquy_benches::level::{self, Window};
 use colloquy_benches::process::{self, TICKS_PER_SECOND};
@@ -98,6 +98,11 @@ struct Args {
     /// (`x-fake-chunk-delay-ms`); a stream lasts about `chunks` times this.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     hold_chunk_delay_ms: u64,
+    /// Callers present an API key and every call takes a key rate limit (requests and tokens
+    /// per minute far above the load) from a Redis server the benchmark starts: the whole
+    /// admission path, to compare with the same run without it.
+    #[arg(long)]
+    admission: bool,
     /// Skips the memory levels.
     #[arg(long)]
     skip_memory: bool,
@@ -163,7 +168,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (store_addr, store_task) = colloquy_store::spawn_for_tests(&database)
         .await
         .context("the conversation store did not start")?;
+    // Keys are issued before the gateway starts, so its first load of them has the key.
+    let redis = args.admission.then(colloquy_test_redis::TestRedis::start);
+    let api_key = match &redis {
+        Some(_) => Some(issue_key(store_addr).await?),
+        None => None,
+    };
     let env = BenchEnv {
+        api_key,
         fake_base_url: fake.base_url(),
         provider_key: format!("sk-bench-{}", uuid::Uuid::new_v4().simple()),
         store_addr,
@@ -195,6 +207,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             },
         ],
         log_filter: args.gateway_log.clone(),
+        admission: redis.as_ref().map(|redis| Admission {
+            redis_url: redis.url(),
+        }),
     };
     warn_if_older(&config.binary);
     let gateway = gateway::start(&config).await?;
@@ -254,8 +269,29 @@ struct Sweep<'a> {
     judges_ttft: bool,
 }
 
+/// An API key of the benchmark's tenant, for every platform and model.
+async fn issue_key(store: SocketAddr) -> anyhow::Result<String> {
+    let mut client = ConversationStoreClient::new(
+        Endpoint::from_shared(format!("http://{store}"))?
+            .connect()
+            .await
+            .context("cannot connect to the store")?,
+    );
+    let created = client
+        .create_api_key(colloquy_proto::store::v1::CreateApiKeyRequest {
+            tenant: colloquy_benches::chat::TENANT.into(),
+            ..Default::default()
+        })
+        .await
+        .context("cannot issue the benchmark's API key")?
+        .into_inner();
+    Ok(created.secret)
+}
+
 /// What the clients talk to besides the gateway.
 struct BenchEnv {
+    /// The key callers present, when the admission path is measured.
+    api_key: Option<String>,
     fake_base_url: String,
     provider_key: String,
     store_addr: SocketAddr,
@@ -299,23 +335,27 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &ServiceProcess) -> anyhow:
     };
     let expected_text: Arc<str> =
         colloquy_fake_provider::expected_text(args.chunks as usize).into();
-    let gateway_targets = |platform: &str| -> Vec<GatewayTarget> {
+    let gateway_targets = |platform: &str| -> anyhow::Result<Vec<GatewayTarget>> {
         channels
             .iter()
             .map(|channel| {
-                GatewayTarget::new(
+                let target = GatewayTarget::new(
                     channel.clone(),
                     platform,
                     Arc::clone(&expected_text),
                     u64::from(args.chunks),
-                )
+                );
+                match &env.api_key {
+                    Some(key) => target.with_api_key(key),
+                    None => Ok(target),
+                }
             })
-            .collect()
+            .collect::<anyhow::Result<Vec<_>>>()
     };
 
     // Memory first, on a fresh process: memory the allocator kept from earlier load would
     // hide what open streams take.
-    let fast = gateway_targets(FAST);
+    let fast = gateway_targets(FAST)?;
     let mut memory = MemoryResults::default();
     if !args.skip_memory {
         let timeout = Duration::from_secs(args.stream_timeout);
@@ -329,7 +369,7 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &ServiceProcess) -> anyhow:
         let idle = process::rss_bytes(gateway.pid()).context("cannot read the gateway's RSS")?;
         memory.idle = idle;
         print_memory_header(idle);
-        let paced = gateway_targets(PACED);
+        let paced = gateway_targets(PACED)?;
         for &count in &args.hold {
             let level = hold_level(args, &paced, count, gateway).await?;
             print_memory_row(&level, idle);
@@ -369,7 +409,7 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &ServiceProcess) -> anyhow:
             pacing_headers(args.chunks, sweep.chunk_delay_ms),
             Arc::clone(&expected_text),
         )?;
-        let through = gateway_targets(sweep.platform);
+        let through = gateway_targets(sweep.platform)?;
         let rows = run_sweep(args, sweep, &direct, &through, gateway, &mut records).await?;
         if sweep.judges_ttft {
             judged_rows = rows;
