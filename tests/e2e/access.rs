@@ -2,8 +2,6 @@
 //! answers each credential by role, so the gateway's ingest credential records completions but
 //! cannot price a model at zero, and nobody without a credential changes anything.
 
-use std::path::Path;
-
 use colloquy_proto::store::v1 as store;
 use tonic::Code;
 
@@ -13,12 +11,6 @@ const CALLER: &str = "caller-token-1";
 const INGEST: &str = "ingest-token-1";
 const READ: &str = "read-token-1";
 const ADMIN: &str = "admin-token-1";
-
-fn token_file(dir: &Path, name: &str, token: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{token}\n")).expect("token file");
-    path.display().to_string()
-}
 
 fn zero_price() -> store::UpsertPriceRequest {
     store::UpsertPriceRequest {

@@ -2,7 +2,6 @@
 //! key the store issued, refuse it for another tenant (recording nothing there), accept its
 //! replacement after a rotation and refuse it, on every replica, within 5 s of its revocation.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use colloquy_proto::store::v1 as store;
@@ -12,12 +11,6 @@ use crate::harness::*;
 
 const INGEST: &str = "ingest-token-keys";
 const ADMIN: &str = "admin-token-keys";
-
-fn token_file(dir: &Path, name: &str, token: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{token}\n")).expect("token file");
-    path.display().to_string()
-}
 
 /// Runs `colloquy --store URL --store-token ADMIN ARGS…` and returns its standard output.
 fn colloquy(store_url: &str, args: &[&str]) -> String {

@@ -18,12 +18,6 @@ const INGEST: &str = "ingest-token-limits";
 const ADMIN: &str = "admin-token-limits";
 const BURST: u64 = 20;
 
-fn token_file(dir: &std::path::Path, name: &str, token: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{token}\n")).expect("token file");
-    path.display().to_string()
-}
-
 /// The environment of gateways that admit API keys, and of a store that issues them.
 fn keyed(dir: &std::path::Path) -> Vec<(&'static str, String)> {
     vec![

@@ -145,11 +145,52 @@ impl GatewayConfig {
     }
 }
 
-/// How [`Env::start_replica`] starts a gateway like the first.
+/// How a gateway is started: the first, and replicas like it ([`Env::start_replica`]).
 struct ReplicaPlan {
     config: GatewayConfig,
     env: Vec<(String, String)>,
     key_file: PathBuf,
+}
+
+impl ReplicaPlan {
+    /// A gateway on a free port with its settings written to `gateway{suffix}.toml` in `dir`
+    /// and its log beside them; not started, and without the environment.
+    fn gateway(
+        &self,
+        dir: &Path,
+        suffix: &str,
+        store_url: &str,
+        fake: &str,
+        outbox: &Path,
+    ) -> ServiceProcess {
+        let addr = ports::free_local_addr();
+        let toml = self.config.toml(&GatewayPaths {
+            listen: addr.to_string(),
+            store_url,
+            fake,
+            outbox,
+            key_file: &self.key_file,
+        });
+        let config_file = dir.join(format!("gateway{suffix}.toml"));
+        std::fs::write(&config_file, toml).expect("writing the gateway settings");
+        ServiceProcess::new(
+            "colloquy-gateway",
+            processes::binary("colloquy-gateway"),
+            addr,
+            GATEWAY_SERVICE,
+            dir.join(format!("gateway{suffix}.log")),
+        )
+        .arg("--config")
+        .arg(config_file.display().to_string())
+    }
+}
+
+/// Writes `token` to the file `name` in `dir` and returns its path, for a `*_TOKEN_FILE`
+/// setting.
+pub fn token_file(dir: &Path, name: &str, token: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{token}\n")).expect("token file");
+    path.display().to_string()
 }
 
 struct GatewayPaths<'a> {
@@ -212,7 +253,6 @@ impl Env {
         let key_file = dir.path().join("api-key");
         let api_key = format!("sk-e2e-{}", uuid::Uuid::new_v4().simple());
         std::fs::write(&key_file, format!("{api_key}\n")).expect("writing the API key file");
-        let gateway_addr = ports::free_local_addr();
         let mut config = GatewayConfig::default();
         configure(&mut config);
         let outbox = config
@@ -220,24 +260,12 @@ impl Env {
             .clone()
             .unwrap_or_else(|| dir.path().join("outbox"))
             .join("gateway-outbox.redb");
-        let toml = config.toml(&GatewayPaths {
-            listen: gateway_addr.to_string(),
-            store_url: &store.url(),
-            fake: &fake.base_url(),
-            outbox: &outbox,
-            key_file: &key_file,
-        });
-        let config_file = dir.path().join("gateway.toml");
-        std::fs::write(&config_file, toml).expect("writing the gateway settings");
-        let mut gateway = ServiceProcess::new(
-            "colloquy-gateway",
-            processes::binary("colloquy-gateway"),
-            gateway_addr,
-            GATEWAY_SERVICE,
-            dir.path().join("gateway.log"),
-        )
-        .arg("--config")
-        .arg(config_file.display().to_string());
+        let replica = ReplicaPlan {
+            config,
+            env: Vec::new(),
+            key_file,
+        };
+        let mut gateway = replica.gateway(dir.path(), "", &store.url(), &fake.base_url(), &outbox);
 
         for (key, value) in env {
             store = store.env(key, value.clone());
@@ -246,12 +274,11 @@ impl Env {
         store.start().await;
         gateway.start().await;
         let replica = ReplicaPlan {
-            config,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
-            key_file,
+            ..replica
         };
         Env {
             fake,
@@ -275,32 +302,18 @@ impl Env {
     /// environment.
     pub async fn start_replica_with(&self, name: &str, env: &[(&str, String)]) -> ServiceProcess {
         let dir = self.dir.as_ref().expect("the test directory").path();
-        let addr = ports::free_local_addr();
         let outbox = dir
             .join(format!("outbox-{name}"))
             .join("gateway-outbox.redb");
-        let toml = self.replica.config.toml(&GatewayPaths {
-            listen: addr.to_string(),
-            store_url: &self.store.url(),
-            fake: &self.fake.base_url(),
-            outbox: &outbox,
-            key_file: &self.replica.key_file,
-        });
-        let config_file = dir.join(format!("gateway-{name}.toml"));
-        std::fs::write(&config_file, toml).expect("writing the replica's settings");
-        let mut gateway = ServiceProcess::new(
-            "colloquy-gateway",
-            processes::binary("colloquy-gateway"),
-            addr,
-            GATEWAY_SERVICE,
-            dir.join(format!("gateway-{name}.log")),
-        )
-        .arg("--config")
-        .arg(config_file.display().to_string());
-        for (key, value) in &self.replica.env {
-            gateway = gateway.env(key, value.clone());
-        }
-        for (key, value) in env {
+        let mut gateway = self.replica.gateway(
+            dir,
+            &format!("-{name}"),
+            &self.store.url(),
+            &self.fake.base_url(),
+            &outbox,
+        );
+        let inherited = self.replica.env.iter().map(|(k, v)| (k.as_str(), v));
+        for (key, value) in inherited.chain(env.iter().map(|(k, v)| (*k, v))) {
             gateway = gateway.env(key, value.clone());
         }
         gateway.start().await;

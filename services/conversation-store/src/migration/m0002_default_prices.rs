@@ -19,8 +19,7 @@ impl MigrationTrait for Migration {
         {
             return Ok(());
         }
-        let entries = colloquy_pricing::default_catalogue()
-            .map_err(|e| DbErr::Custom(format!("built-in price catalogue: {e}")))?;
+        let entries = seed::built_in()?;
         // Standard rows only: rows for a service tier or a long prompt need the columns of
         // m0007, which adds them.
         for entry in entries

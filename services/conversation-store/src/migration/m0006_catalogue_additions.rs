@@ -16,13 +16,9 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        let entries = colloquy_pricing::default_catalogue()
-            .map_err(|e| DbErr::Custom(format!("built-in price catalogue: {e}")))?;
+        let entries = seed::built_in()?;
         for &(provider, model) in ADDED {
-            let rows = Condition::all()
-                .add(Expr::col(Alias::new("provider")).eq(provider))
-                .add(Expr::col(Alias::new("model")).eq(model));
-            if !seed::select(db, &["id"], rows).await?.is_empty() {
+            if seed::model_priced(db, provider, model).await? {
                 continue;
             }
             for entry in entries.iter().filter(|e| {

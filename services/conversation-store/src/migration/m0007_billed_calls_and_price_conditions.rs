@@ -11,7 +11,6 @@ use colloquy_pricing::PriceEntry;
 use sea_orm_migration::prelude::*;
 
 use super::seed;
-use crate::decimal::decimal_text;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -88,8 +87,7 @@ impl MigrationTrait for Migration {
 /// Gives seeded rows the built-in catalogue's new figures and adds its conditional rows for
 /// models still priced by their seeded row.
 async fn complete_seeded_prices<C: sea_orm::ConnectionTrait>(db: &C) -> Result<(), DbErr> {
-    let entries = colloquy_pricing::default_catalogue()
-        .map_err(|e| DbErr::Custom(format!("built-in price catalogue: {e}")))?;
+    let entries = seed::built_in()?;
     let standard = |e: &&PriceEntry| e.service_tier.is_none() && e.above_input_tokens.is_none();
     for entry in entries.iter().filter(standard) {
         let update = Query::update()
@@ -99,7 +97,7 @@ async fn complete_seeded_prices<C: sea_orm::ConnectionTrait>(db: &C) -> Result<(
                     .into_iter()
                     .map(|(column, value)| (Alias::new(column), value)),
             )
-            .cond_where(seeded(entry))
+            .cond_where(seed::as_seeded(entry))
             .to_owned();
         db.execute(&update).await?;
     }
@@ -111,7 +109,9 @@ async fn complete_seeded_prices<C: sea_orm::ConnectionTrait>(db: &C) -> Result<(
         }) else {
             continue;
         };
-        let still_seeded = !seed::select(db, &["id"], seeded(base)).await?.is_empty();
+        let still_seeded = !seed::select(db, &["id"], seed::as_seeded(base))
+            .await?
+            .is_empty();
         let threshold = crate::prices::threshold_column(entry);
         let same_conditions = Condition::all()
             .add(Expr::col(Alias::new("provider")).eq(entry.provider.to_ascii_lowercase()))
@@ -130,19 +130,4 @@ async fn complete_seeded_prices<C: sea_orm::ConnectionTrait>(db: &C) -> Result<(
         }
     }
     Ok(())
-}
-
-/// The row of `entry` as the built-in catalogue seeded it: same model, start and figures, not
-/// imported, for the standard tier and every prompt.
-fn seeded(entry: &PriceEntry) -> Condition {
-    let column = |name: &'static str| Expr::col(Alias::new(name));
-    Condition::all()
-        .add(column("provider").eq(entry.provider.to_ascii_lowercase()))
-        .add(column("model").eq(entry.model.clone()))
-        .add(column("effective_from").eq(entry.effective_from))
-        .add(column("input_per_mtok").eq(decimal_text(entry.input_per_mtok)))
-        .add(column("output_per_mtok").eq(decimal_text(entry.output_per_mtok)))
-        .add(column("import_id").is_null())
-        .add(column("service_tier").is_null())
-        .add(column("above_input_tokens").is_null())
 }

@@ -5,11 +5,9 @@
 //! Only rows as the catalogue seeded them are touched: a row an import or an operator wrote, or
 //! one whose figures were changed, keeps its source and date.
 
-use colloquy_pricing::PriceEntry;
 use sea_orm_migration::prelude::*;
 
 use super::seed;
-use crate::decimal::decimal_text;
 
 /// The models this migration adds, as `(provider, model)`.
 const ADDED: &[(&str, &str)] = &[
@@ -28,13 +26,9 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        let entries = colloquy_pricing::default_catalogue()
-            .map_err(|e| DbErr::Custom(format!("built-in price catalogue: {e}")))?;
+        let entries = seed::built_in()?;
         for &(provider, model) in ADDED {
-            let rows = Condition::all()
-                .add(Expr::col(Alias::new("provider")).eq(provider))
-                .add(Expr::col(Alias::new("model")).eq(model));
-            if !seed::select(db, &["id"], rows).await?.is_empty() {
+            if seed::model_priced(db, provider, model).await? {
                 continue;
             }
             for entry in entries
@@ -52,7 +46,7 @@ impl MigrationTrait for Migration {
                     Alias::new("checked_on"),
                     entry.checked_on.map(|date| date.to_string()),
                 )
-                .cond_where(as_seeded(entry))
+                .cond_where(seed::as_seeded(entry))
                 .to_owned();
             db.execute(&update).await?;
         }
@@ -62,26 +56,4 @@ impl MigrationTrait for Migration {
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
         Ok(())
     }
-}
-
-/// The row of `entry` as the built-in catalogue wrote it: same model, conditions, start and
-/// figures, not imported.
-fn as_seeded(entry: &PriceEntry) -> Condition {
-    let column = |name: &'static str| Expr::col(Alias::new(name));
-    let threshold = crate::prices::threshold_column(entry);
-    Condition::all()
-        .add(column("provider").eq(entry.provider.to_ascii_lowercase()))
-        .add(column("model").eq(entry.model.clone()))
-        .add(column("effective_from").eq(entry.effective_from))
-        .add(column("input_per_mtok").eq(decimal_text(entry.input_per_mtok)))
-        .add(column("output_per_mtok").eq(decimal_text(entry.output_per_mtok)))
-        .add(column("import_id").is_null())
-        .add(seed::equals_or_null(
-            "service_tier",
-            entry.service_tier.clone().map(Into::into),
-        ))
-        .add(seed::equals_or_null(
-            "above_input_tokens",
-            threshold.map(Into::into),
-        ))
 }

@@ -8,6 +8,46 @@ use sea_orm_migration::prelude::*;
 
 use crate::decimal::decimal_text;
 
+/// The built-in catalogue, for migrations that seed or complete it.
+pub(super) fn built_in() -> Result<Vec<PriceEntry>, DbErr> {
+    colloquy_pricing::default_catalogue()
+        .map_err(|e| DbErr::Custom(format!("built-in price catalogue: {e}")))
+}
+
+/// Whether the database holds any price row of `provider`'s `model`.
+pub(super) async fn model_priced<C: ConnectionTrait>(
+    db: &C,
+    provider: &str,
+    model: &str,
+) -> Result<bool, DbErr> {
+    let rows = Condition::all()
+        .add(Expr::col(Alias::new("provider")).eq(provider))
+        .add(Expr::col(Alias::new("model")).eq(model));
+    Ok(!select(db, &["id"], rows).await?.is_empty())
+}
+
+/// The row of `entry` as the built-in catalogue wrote it: same model, conditions (tier and
+/// long-context threshold), start and figures, not imported.
+pub(super) fn as_seeded(entry: &PriceEntry) -> Condition {
+    let column = |name: &'static str| Expr::col(Alias::new(name));
+    let threshold = crate::prices::threshold_column(entry);
+    Condition::all()
+        .add(column("provider").eq(entry.provider.to_ascii_lowercase()))
+        .add(column("model").eq(entry.model.clone()))
+        .add(column("effective_from").eq(entry.effective_from))
+        .add(column("input_per_mtok").eq(decimal_text(entry.input_per_mtok)))
+        .add(column("output_per_mtok").eq(decimal_text(entry.output_per_mtok)))
+        .add(column("import_id").is_null())
+        .add(equals_or_null(
+            "service_tier",
+            entry.service_tier.clone().map(Into::into),
+        ))
+        .add(equals_or_null(
+            "above_input_tokens",
+            threshold.map(Into::into),
+        ))
+}
+
 /// The columns of `prices` as m0001 created them, and their values for `entry`.
 fn base_columns(entry: &PriceEntry) -> Vec<(&'static str, SimpleExpr)> {
     let decimal = |value: Option<rust_decimal::Decimal>| value.map(decimal_text).into();
