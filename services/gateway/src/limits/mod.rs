@@ -11,8 +11,9 @@ mod rules;
 mod settings;
 mod shared;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use colloquy_records::Message;
@@ -29,6 +30,24 @@ use crate::status::GatewayError;
 use local::{LocalCounters, Refused};
 use rules::{Bucket, Unit};
 use shared::SharedCounters;
+
+/// How often token corrections are sent to Redis.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Flushes the corrections every `FLUSH_EVERY` while the limiter is alive.
+fn spawn_flusher(limiter: Weak<RateLimiter>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(limiter) = limiter.upgrade() else {
+                return;
+            };
+            limiter.flush_corrections().await;
+        }
+    });
+}
 
 /// Prompt bytes per token, for estimating a request's prompt before the provider counts it.
 const BYTES_PER_TOKEN: u64 = 4;
@@ -97,6 +116,8 @@ pub struct RateLimiter {
     replicas: AtomicU32,
     /// Whether Redis answered the last check; a change is logged once.
     reachable: AtomicBool,
+    /// Token corrections waiting for the next flush, in milliseconds by bucket key.
+    corrections: Mutex<HashMap<String, f64>>,
     metrics: LimiterMetrics,
 }
 
@@ -134,7 +155,7 @@ impl RateLimiter {
             .transpose()?;
         let metrics = LimiterMetrics::register(registry);
         metrics.shared.set(i64::from(shared.is_some()));
-        Ok(Some(Arc::new(Self {
+        let limiter = Arc::new(Self {
             rules: settings.rules.clone(),
             shared,
             local: LocalCounters::default(),
@@ -142,8 +163,13 @@ impl RateLimiter {
             default_output_tokens: settings.default_output_tokens,
             replicas: AtomicU32::new(settings.replicas),
             reachable: AtomicBool::new(true),
+            corrections: Mutex::new(HashMap::new()),
             metrics,
-        })))
+        });
+        if limiter.shared.is_some() {
+            spawn_flusher(Arc::downgrade(&limiter));
+        }
+        Ok(Some(limiter))
     }
 
     /// Tokens a request is expected to use: its prompt by size, and its `max_tokens` (or the
@@ -171,7 +197,9 @@ impl RateLimiter {
             Some(shared) => match shared.admit(&buckets).await {
                 Ok(answer) => {
                     self.reached(true, None);
-                    self.replicas.store(answer.replicas, Ordering::Relaxed);
+                    if let Some(replicas) = answer.replicas {
+                        self.replicas.store(replicas, Ordering::Relaxed);
+                    }
                     (answer.refused.map_or(Ok(()), Err), Counted::Shared)
                 }
                 Err(error) => {
@@ -226,8 +254,9 @@ impl RateLimiter {
     }
 
     /// Corrects the token limits by the tokens the call used instead of its estimate, off the
-    /// caller's path; `None` (the provider never said) keeps the estimate.
-    pub fn settle(self: &Arc<Self>, reservation: Reservation, used: Option<u64>) {
+    /// caller's path (the shared counters within `FLUSH_EVERY`); `None` (the provider never
+    /// said) keeps the estimate.
+    pub fn settle(&self, reservation: Reservation, used: Option<u64>) {
         let Some(used) = used else {
             return;
         };
@@ -235,19 +264,34 @@ impl RateLimiter {
         if units == 0.0 {
             return;
         }
-        let share = self.replicas.load(Ordering::Relaxed);
-        match (reservation.counted, &self.shared) {
-            (Counted::Shared, Some(_)) => {
-                let limiter = Arc::clone(self);
-                tokio::spawn(async move {
-                    if let Some(shared) = &limiter.shared
-                        && let Err(error) = shared.adjust(&reservation.buckets, units).await
-                    {
-                        tracing::debug!(%error, "token limits not corrected");
-                    }
-                });
+        match reservation.counted {
+            // Gathered and sent together (`flush_corrections`): one Redis call for every call
+            // that ended in the interval, not one each.
+            Counted::Shared => {
+                let mut pending = self.corrections.lock().unwrap_or_else(|p| p.into_inner());
+                for bucket in &reservation.buckets {
+                    *pending.entry(bucket.key.clone()).or_default() += bucket.interval_ms * units;
+                }
             }
-            _ => self.local.adjust(&reservation.buckets, units, share),
+            Counted::Local => self.local.adjust(
+                &reservation.buckets,
+                units,
+                self.replicas.load(Ordering::Relaxed),
+            ),
+        }
+    }
+
+    /// Sends the corrections gathered since the last flush to Redis; those of a failed flush
+    /// are dropped (the estimate stands, as when the usage is unknown).
+    async fn flush_corrections(&self) {
+        let moves: Vec<(String, f64)> = {
+            let mut pending = self.corrections.lock().unwrap_or_else(|p| p.into_inner());
+            pending.drain().filter(|(_, ms)| *ms != 0.0).collect()
+        };
+        if let (Some(shared), false) = (&self.shared, moves.is_empty())
+            && let Err(error) = shared.adjust(&moves).await
+        {
+            tracing::debug!(%error, corrections = moves.len(), "token limits not corrected");
         }
     }
 

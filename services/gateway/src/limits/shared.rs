@@ -2,7 +2,8 @@
 //! call's buckets at once (or none), timed by Redis's own clock so that replicas' clocks do not
 //! matter, and notes the replica as alive so each knows how many share the limits.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
@@ -13,22 +14,29 @@ use super::rules::Bucket;
 /// The sorted set of replicas seen in the last 30 s, scored by when.
 const REPLICAS_KEY: &str = "colloquy:rl:replicas";
 
-/// KEYS: the buckets, then the replicas set. ARGV: this replica's id, then per bucket its
-/// interval (ms per unit), capacity and cost. Answers {admitted (1|0), refused bucket (0-based),
-/// retry after (ms), replicas}.
+/// How often a replica notes itself in the replicas set, which counts those noted in the
+/// last 30 s.
+const NOTE_EVERY: Duration = Duration::from_secs(5);
+
+/// KEYS: the buckets, then the replicas set. ARGV: this replica's id, whether to note it (1|0),
+/// then per bucket its interval (ms per unit), capacity and cost. Answers {admitted (1|0),
+/// refused bucket (0-based), retry after (ms), replicas (0 when not noted)}.
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local seen = KEYS[#KEYS]
-redis.call('ZADD', seen, now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - 30000)
-redis.call('PEXPIRE', seen, 60000)
-local replicas = redis.call('ZCARD', seen)
+local replicas = 0
+if ARGV[2] == '1' then
+  local seen = KEYS[#KEYS]
+  redis.call('ZADD', seen, now, ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - 30000)
+  redis.call('PEXPIRE', seen, 60000)
+  replicas = redis.call('ZCARD', seen)
+end
 local after = {}
 for i = 1, #KEYS - 1 do
-  local interval = tonumber(ARGV[3 * i - 1])
-  local capacity = tonumber(ARGV[3 * i])
-  local cost = tonumber(ARGV[3 * i + 1])
+  local interval = tonumber(ARGV[3 * i])
+  local capacity = tonumber(ARGV[3 * i + 1])
+  local cost = tonumber(ARGV[3 * i + 2])
   local ahead = (tonumber(redis.call('GET', KEYS[i])) or now) - now
   if ahead < 0 then ahead = 0 end
   local wait = ahead + interval * cost - interval * capacity
@@ -66,8 +74,9 @@ return 0
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SharedAnswer {
     pub refused: Option<Refused>,
-    /// Replicas that checked a limit in the last 30 s, this one included.
-    pub replicas: u32,
+    /// Replicas that checked a limit in the last 30 s, this one included; `None` when this
+    /// check did not count them.
+    pub replicas: Option<u32>,
 }
 
 /// Why Redis gave no answer.
@@ -87,6 +96,8 @@ pub struct SharedCounters {
     adjust: Script,
     replica: String,
     timeout: Duration,
+    /// When this replica last noted itself; `None` before the first check.
+    noted: Mutex<Option<Instant>>,
 }
 
 impl SharedCounters {
@@ -105,7 +116,18 @@ impl SharedCounters {
             adjust: Script::new(ADJUST),
             replica,
             timeout,
+            noted: Mutex::new(None),
         })
+    }
+
+    /// Whether this check should note the replica (once every `NOTE_EVERY`).
+    fn note_now(&self) -> bool {
+        let mut noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
+        let due = noted.is_none_or(|at| at.elapsed() >= NOTE_EVERY);
+        if due {
+            *noted = Some(Instant::now());
+        }
+        due
     }
 
     /// Takes every bucket or none.
@@ -114,7 +136,11 @@ impl SharedCounters {
         for bucket in buckets {
             invocation.key(&bucket.key);
         }
-        invocation.key(REPLICAS_KEY).arg(&self.replica);
+        let note = self.note_now();
+        invocation
+            .key(REPLICAS_KEY)
+            .arg(&self.replica)
+            .arg(if note { "1" } else { "0" });
         for bucket in buckets {
             invocation
                 .arg(bucket.interval_ms)
@@ -129,7 +155,7 @@ impl SharedCounters {
         let &[admitted, bucket, retry_ms, replicas] = answer.as_slice() else {
             return Err(SharedError::Malformed(answer));
         };
-        let replicas = u32::try_from(replicas.max(1)).unwrap_or(u32::MAX);
+        let replicas = (replicas > 0).then(|| u32::try_from(replicas).unwrap_or(u32::MAX));
         let refused = (admitted == 0).then(|| Refused {
             bucket: usize::try_from(bucket).unwrap_or_default(),
             retry_after: Duration::from_millis(u64::try_from(retry_ms).unwrap_or_default()),
@@ -137,11 +163,11 @@ impl SharedCounters {
         Ok(SharedAnswer { refused, replicas })
     }
 
-    /// Moves each bucket's counter by `units` of its own.
-    pub async fn adjust(&self, buckets: &[Bucket], units: f64) -> Result<(), SharedError> {
+    /// Moves each counter by its milliseconds (bucket key, ms).
+    pub async fn adjust(&self, moves: &[(String, f64)]) -> Result<(), SharedError> {
         let mut invocation = self.adjust.prepare_invoke();
-        for bucket in buckets {
-            invocation.key(&bucket.key).arg(bucket.interval_ms * units);
+        for (key, ms) in moves {
+            invocation.key(key).arg(*ms);
         }
         let mut connection = self.connection.clone();
         let _: i64 = tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
