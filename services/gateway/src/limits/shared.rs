@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script};
+use redis::io::tcp::TcpSettings;
+use redis::{IntoConnectionInfo, RedisError, Script};
 
 use super::local::Refused;
 use super::rules::Bucket;
@@ -103,7 +104,12 @@ pub struct SharedCounters {
 impl SharedCounters {
     /// Counters at `url`; the connection is made on first use and remade whenever it breaks.
     pub fn new(url: &str, timeout: Duration, replica: String) -> Result<Self, RedisError> {
-        let client = redis::Client::open(url)?;
+        // Each check is one small write awaited at once: Nagle's algorithm would hold it
+        // back behind the previous one's acknowledgement.
+        let info = url
+            .into_connection_info()?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(timeout))
             .set_connection_timeout(Some(timeout.max(Duration::from_millis(200))))
