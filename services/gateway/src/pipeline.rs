@@ -30,6 +30,7 @@ use crate::ledger::{Ledger, Place};
 use crate::limits::{Demand, RateLimiter, Reservation};
 use crate::platforms::{PlatformRegistry, ResolvedPlatform};
 use crate::status::GatewayError;
+pub use crate::turn::Upstream;
 use crate::turn::{Turn, cancelled_summary};
 use crate::validate::validate;
 
@@ -39,15 +40,6 @@ const CHANNEL_CAPACITY: usize = 64;
 /// The events of one completion, as the RPC layer streams them.
 pub type EventReceiver = mpsc::Receiver<Result<pb::ChatEvent, Status>>;
 type EventSender = mpsc::Sender<Result<pb::ChatEvent, Status>>;
-
-/// How the provider is asked to answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upstream {
-    /// Server-sent events, forwarded as they arrive.
-    Streamed,
-    /// One JSON body (`stream: false`).
-    Buffered,
-}
 
 /// Everything a completion needs, shared by all requests.
 pub struct Gateway {

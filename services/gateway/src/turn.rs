@@ -14,9 +14,17 @@ use tokio::time::Instant;
 
 use crate::history::History;
 use crate::keys::KeyGrant;
-use crate::pipeline::Upstream;
 use crate::platforms::ResolvedPlatform;
 use crate::validate::ValidatedChat;
+
+/// How the provider is asked to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// Server-sent events, forwarded as they arrive.
+    Streamed,
+    /// One JSON body (`stream: false`).
+    Buffered,
+}
 
 /// One accepted request, resolved and ready to open.
 pub(crate) struct Turn {
