@@ -438,6 +438,15 @@ const CONFORMANCE: &[(&str, Litellm)] = &[
         "anthropic/messages_stream_usage_iterations",
         Litellm::Agrees,
     ),
+    (
+        "anthropic/messages_stream_usage_iterations_advisor",
+        Litellm::Differs(
+            "0.011538",
+            "LiteLLM prices every token of the request at the executor's model \
+             (claude-sonnet-5); Anthropic bills the advisor pass (2543 input and 18 output \
+             tokens) at its own model's rates, claude-opus-4-8's",
+        ),
+    ),
     ("anthropic/messages_stream_web_fetch", Litellm::NotListed),
     ("anthropic/messages_stream_web_search", Litellm::NotListed),
     (
