@@ -204,3 +204,26 @@ async fn without_redis_a_gateway_fails_open_within_its_share_or_closed() {
     open.stop().await;
     closed.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_open_each_replica_takes_its_share_of_the_replicas_it_saw() {
+    let mut redis = TestRedis::start();
+    let rules = || vec![rule(LimitScope::Tenant, 60, 4)];
+    let first = spawn_app_with(|s| limited(s, &redis, rules())).await;
+    let second = spawn_app_with(|s| {
+        limited(s, &redis, rules());
+        s.rate_limits.timeout_ms = 200;
+    })
+    .await;
+    // Each notes itself in Redis with its first check; the second then sees two replicas.
+    serve(&first).await.expect("first replica");
+    serve(&second).await.expect("second replica");
+    redis.stop();
+    // Alone, the second replica has half of the burst of 4.
+    serve(&second).await.expect("1 of its 2");
+    serve(&second).await.expect("2 of its 2");
+    let refused = serve(&second).await.expect_err("past its share");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    first.stop().await;
+    second.stop().await;
+}
