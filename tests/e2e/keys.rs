@@ -43,50 +43,10 @@ fn issued(output: &str) -> (String, String) {
     (id, secret)
 }
 
-/// Waits until `gateway` answers `secret` with `wanted` (`None`: serves it), and returns how
-/// long that took; panics after 10 s.
-async fn until(gateway: &str, secret: &str, wanted: Option<Code>) -> Duration {
-    let started = Instant::now();
-    loop {
-        let answer = Gateway::with_token(gateway, Some(secret))
-            .stream(chat(OPENAI, "hello"))
-            .await;
-        let got = answer.as_ref().err().map(tonic::Status::code);
-        if got == wanted {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{gateway} still answers {answer:?}, waiting for {wanted:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn keys_hold_on_every_replica(backend: Backend) {
     let tokens = tempfile::tempdir().expect("temp dir");
     let dir = tokens.path();
-    let env = Env::start_with_env(
-        backend,
-        &[
-            ("COLLOQUY_GATEWAY__AUTH__API_KEYS", "true".into()),
-            ("COLLOQUY_GATEWAY__AUTH__KEY_REFRESH_MS", "1000".into()),
-            (
-                "COLLOQUY_GATEWAY__STORE_AUTH__TOKEN_FILE",
-                token_file(dir, "store-ingest", INGEST),
-            ),
-            (
-                "COLLOQUY_STORE__AUTH__INGEST__TOKEN_FILE",
-                token_file(dir, "ingest", INGEST),
-            ),
-            (
-                "COLLOQUY_STORE__AUTH__ADMIN__TOKEN_FILE",
-                token_file(dir, "admin", ADMIN),
-            ),
-        ],
-        |_| {},
-    )
-    .await;
+    let env = Env::start_with_env(backend, &keyed_env(dir, INGEST, ADMIN, 1000), |_| {}).await;
     let second = env.start_replica("second").await;
     let third = env.start_replica("third").await;
     let gateways = [env.gateway.url(), second.url(), third.url()];
@@ -107,7 +67,7 @@ async fn keys_hold_on_every_replica(backend: Backend) {
     ));
     assert!(id.starts_with("key_"), "{id}");
     for gateway in &gateways {
-        until(gateway, &secret, None).await;
+        until_answered(gateway, &secret, None).await;
     }
     let listed = colloquy(&store_url, &["keys", "list", "--tenant", "acme"]);
     assert!(
@@ -135,8 +95,8 @@ async fn keys_hold_on_every_replica(backend: Backend) {
     let (new_id, new_secret) = issued(&colloquy(&store_url, &["keys", "rotate", &id]));
     assert_ne!(new_id, id);
     for gateway in &gateways {
-        until(gateway, &new_secret, None).await;
-        until(gateway, &secret, Some(Code::Unauthenticated)).await;
+        until_answered(gateway, &new_secret, None).await;
+        until_answered(gateway, &secret, Some(Code::Unauthenticated)).await;
     }
 
     // Revocation reaches every replica within 5 s.
@@ -144,7 +104,7 @@ async fn keys_hold_on_every_replica(backend: Backend) {
     assert!(revoked.contains("revoked"), "{revoked}");
     let since_revocation = Instant::now();
     for gateway in &gateways {
-        until(gateway, &new_secret, Some(Code::Unauthenticated)).await;
+        until_answered(gateway, &new_secret, Some(Code::Unauthenticated)).await;
     }
     let took = since_revocation.elapsed();
     assert!(took < Duration::from_secs(5), "took {took:?}");

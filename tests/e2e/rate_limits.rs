@@ -18,26 +18,6 @@ const INGEST: &str = "ingest-token-limits";
 const ADMIN: &str = "admin-token-limits";
 const BURST: u64 = 20;
 
-/// The environment of gateways that admit API keys, and of a store that issues them.
-fn keyed(dir: &std::path::Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("COLLOQUY_GATEWAY__AUTH__API_KEYS", "true".into()),
-        ("COLLOQUY_GATEWAY__AUTH__KEY_REFRESH_MS", "500".into()),
-        (
-            "COLLOQUY_GATEWAY__STORE_AUTH__TOKEN_FILE",
-            token_file(dir, "store-ingest", INGEST),
-        ),
-        (
-            "COLLOQUY_STORE__AUTH__INGEST__TOKEN_FILE",
-            token_file(dir, "ingest", INGEST),
-        ),
-        (
-            "COLLOQUY_STORE__AUTH__ADMIN__TOKEN_FILE",
-            token_file(dir, "admin", ADMIN),
-        ),
-    ]
-}
-
 async fn issue_key(env: &Env) -> (String, String) {
     let created = Store::with_token(&env.store.url(), Some(ADMIN))
         .raw()
@@ -49,24 +29,6 @@ async fn issue_key(env: &Env) -> (String, String) {
         .expect("key")
         .into_inner();
     (created.key.expect("key").id, created.secret)
-}
-
-/// Waits until `gateway` serves `secret` (its key cache has the key).
-async fn until_admitted(gateway: &str, secret: &str) {
-    let give_up = Instant::now() + Duration::from_secs(10);
-    loop {
-        match Gateway::with_token(gateway, Some(secret))
-            .stream(chat(OPENAI, "hello"))
-            .await
-        {
-            Ok(_) => return,
-            Err(status) if status.code() == Code::Unauthenticated => {
-                assert!(Instant::now() < give_up, "{gateway} never admitted the key");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(status) => panic!("{gateway}: {status:?}"),
-        }
-    }
 }
 
 /// Served and refused calls of a load.
@@ -157,20 +119,24 @@ async fn until_recorded(env: &Env, key_id: &str, expected: u64) {
 async fn a_key_rate_holds_across_three_replicas(backend: Backend) {
     let redis = TestRedis::start();
     let tokens = tempfile::tempdir().expect("temp dir");
-    let env = Env::start_with_env(backend, &keyed(tokens.path()), |config| {
-        config.append_toml(&format!(
-            "[rate_limits]\nredis_url = \"{}\"\n\n[[rate_limits.rules]]\nscope = \"key\"\n\
+    let env = Env::start_with_env(
+        backend,
+        &keyed_env(tokens.path(), INGEST, ADMIN, 500),
+        |config| {
+            config.append_toml(&format!(
+                "[rate_limits]\nredis_url = \"{}\"\n\n[[rate_limits.rules]]\nscope = \"key\"\n\
              requests_per_minute = 600\nrequest_burst = {BURST}\n",
-            redis.url()
-        ));
-    })
+                redis.url()
+            ));
+        },
+    )
     .await;
     let second = env.start_replica("second").await;
     let third = env.start_replica("third").await;
     let gateways = [env.gateway.url(), second.url(), third.url()];
     let (key_id, secret) = issue_key(&env).await;
     for gateway in &gateways {
-        until_admitted(gateway, &secret).await;
+        until_answered(gateway, &secret, None).await;
     }
     // Let the burst the admission calls took come back.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -215,13 +181,17 @@ crate::on_both_databases!(
 async fn redis_outage_fails_open_or_closed_as_configured(backend: Backend) {
     let mut redis = TestRedis::start();
     let tokens = tempfile::tempdir().expect("temp dir");
-    let env = Env::start_with_env(backend, &keyed(tokens.path()), |config| {
-        config.append_toml(&format!(
+    let env = Env::start_with_env(
+        backend,
+        &keyed_env(tokens.path(), INGEST, ADMIN, 500),
+        |config| {
+            config.append_toml(&format!(
             "[rate_limits]\nredis_url = \"{}\"\ntimeout_ms = 200\nwhen_unreachable = \"open\"\n\n\
              [[rate_limits.rules]]\nscope = \"key\"\nrequests_per_minute = 6000\n",
             redis.url()
         ));
-    })
+        },
+    )
     .await;
     let closed = env
         .start_replica_with(
@@ -234,8 +204,8 @@ async fn redis_outage_fails_open_or_closed_as_configured(backend: Backend) {
         .await;
     let open_url = env.gateway.url();
     let (key_id, secret) = issue_key(&env).await;
-    until_admitted(&open_url, &secret).await;
-    until_admitted(&closed.url(), &secret).await;
+    until_answered(&open_url, &secret, None).await;
+    until_answered(&closed.url(), &secret, None).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let open_tally = Arc::new(Tally::default());

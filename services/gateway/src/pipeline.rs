@@ -362,7 +362,7 @@ impl Gateway {
 
 /// Tokens the provider billed the completion for; `None` when it never said.
 fn billed_tokens(summary: &colloquy_records::CompletionSummary) -> Option<u64> {
-    (!summary.usage_unknown).then(|| summary.usage.input_tokens + summary.usage.output_tokens)
+    (!summary.usage_unknown).then(|| summary.usage.total_tokens())
 }
 
 fn cancelled(why: Interruption) -> StreamEnd {

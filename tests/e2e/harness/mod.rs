@@ -4,6 +4,7 @@
 //! ends; after a failure the directory and the database are kept and the logs printed.
 
 pub mod clients;
+pub mod keyed;
 pub mod ports;
 pub mod processes;
 
@@ -15,6 +16,7 @@ use colloquy_fake_provider::{FakeProvider, FakeProviderConfig};
 
 pub use clients::{Collected, Gateway, Store, chat, status_of, usage_of, user};
 pub use colloquy_test_databases::{Backend, TestDatabase};
+pub use keyed::{keyed_env, until_answered};
 pub use processes::{ServiceProcess, log_field};
 pub use tonic_health::pb::health_check_response::ServingStatus;
 

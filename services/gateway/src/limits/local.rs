@@ -5,14 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::rules::Bucket;
-
-/// Why a call was refused: the bucket (by index) and when it would fit.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Refused {
-    pub bucket: usize,
-    pub retry_after: Duration,
-}
+use super::rules::{Bucket, Refused};
 
 /// How far past its room a call may be and still fit (rounding of the times).
 const TOLERANCE_MS: f64 = 0.001;
@@ -101,7 +94,8 @@ mod tests {
             interval_ms: 60_000.0 / per_minute,
             capacity,
             cost,
-            describe: String::new(),
+            per_minute: per_minute as u64,
+            subject: String::new(),
         }
     }
 

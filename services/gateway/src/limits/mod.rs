@@ -27,8 +27,8 @@ pub use rules::Demand;
 pub use settings::{LimitRule, LimitScope, RateLimitSettings, WhenUnreachable};
 
 use crate::status::GatewayError;
-use local::{LocalCounters, Refused};
-use rules::{Bucket, Unit};
+use local::LocalCounters;
+use rules::{Bucket, Refused, Unit};
 use shared::SharedCounters;
 
 /// How often token corrections are sent to Redis.
@@ -238,7 +238,7 @@ impl RateLimiter {
                 })
                 .inc();
             return Err(GatewayError::RateLimited {
-                limit: bucket.describe.clone(),
+                limit: bucket.describe(),
                 retry_after,
             });
         }

@@ -45,22 +45,46 @@ pub struct Bucket {
     pub capacity: f64,
     /// Units this call takes.
     pub cost: f64,
-    /// The limit in words, for the refusal: `600 requests per minute of key key_…`.
-    pub describe: String,
+    /// The rule's rate, for the refusal's words.
+    pub per_minute: u64,
+    /// The key id, tenant or `platform/model` counted.
+    pub subject: String,
+}
+
+impl Bucket {
+    /// The limit in words, for a refusal: `600 requests per minute of key key_…`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} per minute of {} {}",
+            self.per_minute,
+            self.unit.label(),
+            self.scope.label(),
+            self.subject
+        )
+    }
+}
+
+/// Why a call was refused: the bucket (by index) and when it would fit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Refused {
+    pub bucket: usize,
+    pub retry_after: std::time::Duration,
 }
 
 /// The buckets `demand` draws on under `rules`, in rule order.
 pub fn buckets(rules: &[LimitRule], demand: &Demand<'_>) -> Vec<Bucket> {
     let mut buckets = Vec::new();
-    let model = format!("{}/{}", demand.platform, demand.model);
+    // Only spelled out when a model rule asks for it.
+    let model = rules
+        .iter()
+        .any(|rule| rule.scope == LimitScope::Model)
+        .then(|| format!("{}/{}", demand.platform, demand.model));
     for rule in rules {
-        let subject = match rule.scope {
-            LimitScope::Key => match demand.key_id {
-                Some(id) => id,
-                None => continue,
-            },
-            LimitScope::Tenant => demand.tenant,
-            LimitScope::Model => model.as_str(),
+        let subject = match (rule.scope, demand.key_id, &model) {
+            (LimitScope::Key, Some(id), _) => id,
+            (LimitScope::Tenant, ..) => demand.tenant,
+            (LimitScope::Model, _, Some(model)) => model.as_str(),
+            _ => continue,
         };
         if rule.name.as_deref().is_some_and(|name| name != subject) {
             continue;
@@ -98,11 +122,8 @@ pub fn buckets(rules: &[LimitRule], demand: &Demand<'_>) -> Vec<Bucket> {
                 interval_ms: 60_000.0 / per_minute as f64,
                 capacity: capacity as f64,
                 cost: cost as f64,
-                describe: format!(
-                    "{per_minute} {} per minute of {} {subject}",
-                    unit.label(),
-                    rule.scope.label()
-                ),
+                per_minute,
+                subject: subject.to_string(),
             });
         }
     }
@@ -143,7 +164,7 @@ mod tests {
             rule(LimitScope::Model, Some("openai/gpt-4o")),
         ];
         let with_key = buckets(&rules, &demand(Some("key_1")));
-        let subjects: Vec<&str> = with_key.iter().map(|b| b.describe.as_str()).collect();
+        let subjects: Vec<String> = with_key.iter().map(Bucket::describe).collect();
         assert_eq!(
             subjects,
             [

@@ -9,8 +9,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{IntoConnectionInfo, RedisError, Script};
 
-use super::local::Refused;
-use super::rules::Bucket;
+use super::rules::{Bucket, Refused};
 
 /// The sorted set of replicas seen in the last 30 s, scored by when.
 const REPLICAS_KEY: &str = "colloquy:rl:replicas";
