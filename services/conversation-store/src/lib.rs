@@ -2,6 +2,7 @@
 //! identifiers, token history, exact cost) through sea-orm on Postgres or SQLite, and answers
 //! reads over them via gRPC.
 
+mod budgets;
 mod content;
 pub mod db;
 mod decimal;

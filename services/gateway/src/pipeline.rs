@@ -157,6 +157,7 @@ impl Gateway {
             upstream,
             deadline,
             key,
+            budget: None,
         };
         crate::telemetry::record_request(&turn.model, &turn.conversation_id);
         // The completion is admitted to the outbox, durably, before the provider is called: a

@@ -7,7 +7,8 @@ use colloquy_providers::{
     ProviderRequest, RequestClock, cancelled_error, summary_before_first_byte,
 };
 use colloquy_records::{
-    CompletionError, CompletionRecord, CompletionStatus, CompletionSummary, Message, Timing,
+    BudgetCharge, CompletionError, CompletionRecord, CompletionStatus, CompletionSummary, Message,
+    Timing,
 };
 use std::time::Duration;
 use tokio::time::Instant;
@@ -45,6 +46,8 @@ pub(crate) struct Turn {
     pub deadline: Option<Instant>,
     /// The API key the call was made with; `None` for a service token.
     pub key: Option<Arc<KeyGrant>>,
+    /// What the completion reserved of the budgets that apply; `None` when none does.
+    pub budget: Option<BudgetCharge>,
 }
 
 impl Turn {
@@ -123,6 +126,7 @@ impl Turn {
             content_truncated: false,
             content_bytes: 0,
             key_id: self.key_id(),
+            budget: self.budget.clone(),
         }
     }
 
@@ -172,6 +176,7 @@ impl Turn {
             content_truncated: false,
             content_bytes: 0,
             key_id: self.key_id(),
+            budget: self.budget.clone(),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The record of one completion that the gateway hands to the conversation store.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use colloquy_proto::common::v1 as common;
 use colloquy_proto::store::v1 as pb;
+use rust_decimal::Decimal;
 
 use crate::limits::{cut, too_long};
 use crate::message::messages_from_proto;
@@ -68,6 +70,17 @@ pub struct CompletionRecord {
     pub content_bytes: u64,
     /// The API key that made the call; empty for callers with a service token.
     pub key_id: String,
+    /// What the completion reserved of the budgets that applied, and under whose leases.
+    pub budget: Option<BudgetCharge>,
+}
+
+/// A completion's reservation against budgets: the gateway process holding the leases, and the
+/// amount reserved. The store settles the holder's leases with the record's exact cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetCharge {
+    pub holder: String,
+    pub estimate: Decimal,
+    pub currency: String,
 }
 
 impl CompletionRecord {
@@ -96,6 +109,10 @@ impl CompletionRecord {
             ("gateway_request_id", &self.gateway_request_id),
             ("requested_model", &self.requested_model),
             ("key_id", &self.key_id),
+            (
+                "budget_holder",
+                self.budget.as_ref().map_or("", |b| b.holder.as_str()),
+            ),
         ];
         for (field, value) in names {
             limits.check_name(field, value)?;
@@ -199,12 +216,54 @@ impl TryFrom<pb::CompletionRecord> for CompletionRecord {
             output_message,
             summary,
             key_id: wire.key_id,
+            budget: budget_charge(wire.budget_holder, wire.budget_estimate)?,
         })
+    }
+}
+
+/// The charge of a record's wire fields: both or neither.
+fn budget_charge(
+    holder: String,
+    estimate: Option<pb::Money>,
+) -> Result<Option<BudgetCharge>, FieldError> {
+    match (holder.is_empty(), estimate) {
+        (true, None) => Ok(None),
+        (false, Some(money)) => {
+            let estimate = Decimal::from_str(&money.amount)
+                .ok()
+                .filter(|amount| !amount.is_sign_negative())
+                .ok_or_else(|| {
+                    FieldError::new("budget_estimate.amount", "is not a non-negative decimal")
+                })?;
+            Ok(Some(BudgetCharge {
+                holder,
+                estimate,
+                currency: required(money.currency, "budget_estimate.currency")?,
+            }))
+        }
+        (true, Some(_)) => Err(FieldError::new(
+            "budget_holder",
+            "is required with budget_estimate",
+        )),
+        (false, None) => Err(FieldError::new(
+            "budget_estimate",
+            "is required with budget_holder",
+        )),
     }
 }
 
 impl From<CompletionRecord> for pb::CompletionRecord {
     fn from(record: CompletionRecord) -> Self {
+        let (budget_holder, budget_estimate) = match record.budget {
+            Some(charge) => (
+                charge.holder,
+                Some(pb::Money {
+                    amount: charge.estimate.normalize().to_string(),
+                    currency: charge.currency,
+                }),
+            ),
+            None => (String::new(), None),
+        };
         Self {
             record_id: record.record_id,
             conversation_id: record.conversation_id,
@@ -220,6 +279,8 @@ impl From<CompletionRecord> for pb::CompletionRecord {
             content_truncated: record.content_truncated,
             content_bytes: record.content_bytes,
             key_id: record.key_id,
+            budget_holder,
+            budget_estimate,
         }
     }
 }

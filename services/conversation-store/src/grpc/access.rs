@@ -1,6 +1,6 @@
 //! Which credential may call which method of the store: gateways ingest (and read the
-//! histories they continue, and the key grants they admit callers by), readers read,
-//! operators change prices and keys, and read.
+//! histories they continue, the key grants they admit callers by, and the budgets and prices
+//! they hold calls to), readers read, operators change prices, keys and budgets, and read.
 
 use colloquy_access::TokenSet;
 use colloquy_serving::{Access, Role};
@@ -35,7 +35,6 @@ pub fn store_access(auth: &AuthSettings) -> anyhow::Result<Access> {
         "ListUsage",
         "SummarizeCosts",
         "ListPlatforms",
-        "ListPrices",
     ];
     let access = reads
         .into_iter()
@@ -44,11 +43,18 @@ pub fn store_access(auth: &AuthSettings) -> anyhow::Result<Access> {
         });
     Ok(access
         .allow(STORE_SERVICE, "RecordCompletion", &[INGEST])
+        .allow(STORE_SERVICE, "ListPrices", &[INGEST, READ, ADMIN])
         .allow(STORE_SERVICE, "GetConversation", &[INGEST, READ, ADMIN])
         .allow(STORE_SERVICE, "UpsertPrice", &[ADMIN])
         .allow(STORE_SERVICE, "ImportPrices", &[ADMIN])
         .allow(STORE_SERVICE, "CreateApiKey", &[ADMIN])
         .allow(STORE_SERVICE, "RevokeApiKey", &[ADMIN])
         .allow(STORE_SERVICE, "RotateApiKey", &[ADMIN])
-        .allow(STORE_SERVICE, "ListKeyGrants", &[INGEST, ADMIN]))
+        .allow(STORE_SERVICE, "ListKeyGrants", &[INGEST, ADMIN])
+        .allow(STORE_SERVICE, "SetBudget", &[ADMIN])
+        .allow(STORE_SERVICE, "DeleteBudget", &[ADMIN])
+        .allow(STORE_SERVICE, "GetBudget", &[INGEST, READ, ADMIN])
+        // Gateways hold calls to the budgets, estimating completions at catalogue prices.
+        .allow(STORE_SERVICE, "ListBudgets", &[INGEST, READ, ADMIN])
+        .allow(STORE_SERVICE, "LeaseBudgets", &[INGEST, ADMIN]))
 }

@@ -1,6 +1,7 @@
 //! Stored rows to wire answers.
 
-use crate::query::{CreatedKey, KeyView};
+use crate::budgets::{Period, Scope};
+use crate::query::{BudgetView, CreatedKey, KeyView, LeaseView};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -305,4 +306,39 @@ pub fn key_grant(key: KeyView) -> Result<pb::KeyGrant, StoreError> {
 pub fn price_decimal(text: &str, field: &str) -> Result<rust_decimal::Decimal, StoreError> {
     rust_decimal::Decimal::from_str(text.trim())
         .map_err(|_| StoreError::invalid(field, format!("{text:?} is not a decimal number")))
+}
+
+pub fn budget(view: BudgetView) -> pb::Budget {
+    let remaining = view.remaining();
+    pb::Budget {
+        id: view.id,
+        scope: match view.spec.scope {
+            Scope::Tenant => pb::BudgetScope::Tenant,
+            Scope::Key => pb::BudgetScope::Key,
+        } as i32,
+        subject: view.spec.subject,
+        period: match view.spec.period {
+            Period::Day => pb::BudgetPeriod::Day,
+            Period::Month => pb::BudgetPeriod::Month,
+        } as i32,
+        limit: Some(money(decimal_text(view.spec.limit), view.spec.currency)),
+        period_start: Some(timestamp_to_proto(view.period_start)),
+        period_end: Some(timestamp_to_proto(view.period_end)),
+        spent: decimal_text(view.spent),
+        reserved: decimal_text(view.reserved),
+        remaining: decimal_text(remaining),
+        turns: view.turns,
+        created_at: Some(timestamp_to_proto(view.created_at)),
+        updated_at: Some(timestamp_to_proto(view.updated_at)),
+    }
+}
+
+pub fn budget_lease(lease: LeaseView) -> pb::BudgetLease {
+    pb::BudgetLease {
+        budget: Some(budget(lease.budget)),
+        granted: decimal_text(lease.granted),
+        settled: decimal_text(lease.settled),
+        settled_estimate: decimal_text(lease.settled_estimate),
+        expires_at: Some(timestamp_to_proto(lease.expires_at)),
+    }
 }

@@ -7,10 +7,11 @@ use colloquy_records::time::timestamp_from_proto;
 use colloquy_pricing::PriceEntry;
 
 use super::convert::price_decimal;
+use crate::budgets::{Period, Scope};
 use crate::error::StoreError;
 use crate::query::{
-    ConversationFilter, CostGrouping, CostQuery, KeySpec, PageScope, PageToken, PriceFilter,
-    UsageFilter,
+    BudgetSpec, ConversationFilter, CostGrouping, CostQuery, KeySpec, PageScope, PageToken,
+    PriceFilter, UsageFilter,
 };
 
 fn non_empty(value: String) -> Option<String> {
@@ -266,4 +267,64 @@ pub fn price_filter(request: pb::ListPricesRequest) -> PriceFilter {
         model: non_empty(request.model),
         in_effect_at: (!request.include_history).then(Utc::now),
     }
+}
+
+/// The budget `SetBudget` asks for: a subject, a period and a non-negative limit.
+pub fn budget_spec(request: pb::SetBudgetRequest) -> Result<BudgetSpec, StoreError> {
+    let scope = match pb::BudgetScope::try_from(request.scope) {
+        Ok(pb::BudgetScope::Tenant) => Scope::Tenant,
+        Ok(pb::BudgetScope::Key) => Scope::Key,
+        _ => return Err(StoreError::invalid("scope", "must be tenant or key")),
+    };
+    let period = match pb::BudgetPeriod::try_from(request.period) {
+        Ok(pb::BudgetPeriod::Day) => Period::Day,
+        Ok(pb::BudgetPeriod::Month) => Period::Month,
+        _ => return Err(StoreError::invalid("period", "must be day or month")),
+    };
+    let subject = request.subject.trim().to_string();
+    if subject.is_empty() {
+        return Err(StoreError::invalid("subject", "is required"));
+    }
+    colloquy_records::refuse_nul("subject", &subject)?;
+    let limit = request
+        .limit
+        .ok_or_else(|| StoreError::invalid("limit", "is required"))?;
+    let currency = limit.currency.trim().to_ascii_uppercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(StoreError::invalid(
+            "limit.currency",
+            "must be an ISO 4217 code such as USD",
+        ));
+    }
+    let amount = non_negative(&limit.amount, "limit.amount")?;
+    Ok(BudgetSpec {
+        scope,
+        subject,
+        period,
+        currency,
+        limit: amount,
+    })
+}
+
+/// The holds a gateway asks for in `LeaseBudgets`.
+pub fn lease_wants(
+    request: &pb::LeaseBudgetsRequest,
+) -> Result<Vec<(i64, rust_decimal::Decimal)>, StoreError> {
+    if request.holder.trim().is_empty() {
+        return Err(StoreError::invalid("holder", "is required"));
+    }
+    colloquy_records::refuse_nul("holder", &request.holder)?;
+    request
+        .wants
+        .iter()
+        .map(|want| Ok((want.budget_id, non_negative(&want.hold, "wants.hold")?)))
+        .collect()
+}
+
+fn non_negative(text: &str, field: &str) -> Result<rust_decimal::Decimal, StoreError> {
+    let amount = price_decimal(text, field)?;
+    if amount.is_sign_negative() {
+        return Err(StoreError::invalid(field, "may not be negative"));
+    }
+    Ok(amount)
 }

@@ -293,6 +293,72 @@ impl ConversationStore for StoreService {
         })
         .await
     }
+
+    async fn set_budget(
+        &self,
+        request: Request<pb::SetBudgetRequest>,
+    ) -> Result<Response<pb::Budget>, Status> {
+        traced("SetBudget", request, |request| async move {
+            let view = query::set_budget(&self.db, &requests::budget_spec(request)?).await?;
+            tracing::info!(budget_id = view.id, scope = view.spec.scope.as_str(), subject = %view.spec.subject, limit = %view.spec.limit, "budget set");
+            Ok(convert::budget(view))
+        })
+        .await
+    }
+
+    async fn delete_budget(
+        &self,
+        request: Request<pb::DeleteBudgetRequest>,
+    ) -> Result<Response<pb::Budget>, Status> {
+        traced("DeleteBudget", request, |request| async move {
+            let view = query::delete_budget(&self.db, request.id).await?;
+            tracing::info!(budget_id = view.id, "budget deleted");
+            Ok(convert::budget(view))
+        })
+        .await
+    }
+
+    async fn get_budget(
+        &self,
+        request: Request<pb::GetBudgetRequest>,
+    ) -> Result<Response<pb::Budget>, Status> {
+        traced("GetBudget", request, |request| async move {
+            Ok(convert::budget(
+                query::get_budget(&self.db, request.id).await?,
+            ))
+        })
+        .await
+    }
+
+    async fn list_budgets(
+        &self,
+        request: Request<pb::ListBudgetsRequest>,
+    ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
+        traced("ListBudgets", request, |request| async move {
+            let tenant = Some(request.tenant.as_str()).filter(|t| !t.is_empty());
+            let key = Some(request.key_id.as_str()).filter(|k| !k.is_empty());
+            let views = query::list_budgets(&self.db, tenant, key).await?;
+            Ok(pb::ListBudgetsResponse {
+                budgets: views.into_iter().map(convert::budget).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn lease_budgets(
+        &self,
+        request: Request<pb::LeaseBudgetsRequest>,
+    ) -> Result<Response<pb::LeaseBudgetsResponse>, Status> {
+        traced("LeaseBudgets", request, |request| async move {
+            let wants = requests::lease_wants(&request)?;
+            let leases =
+                query::lease_budgets(&self.db, &request.holder, wants, request.ttl_ms).await?;
+            Ok(pb::LeaseBudgetsResponse {
+                leases: leases.into_iter().map(convert::budget_lease).collect(),
+            })
+        })
+        .await
+    }
 }
 
 /// Runs one RPC's handler in a server span that joins the caller's trace (the context it sent

@@ -13,7 +13,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::classify::Classified;
 use super::platforms::{PlatformCache, PlatformIds};
-use super::{Ack, Job, chunked, conversations, rows};
+use super::{Ack, Job, budgets, chunked, conversations, rows};
 use crate::error::StoreError;
 use crate::prices::{PriceBook, TurnPricing};
 
@@ -99,6 +99,7 @@ impl Writer {
         };
         let mut platforms = PlatformIds::new(&self.platforms);
         let mut priced = Vec::new();
+        let mut costs = Vec::new();
         if !batch.new.is_empty() {
             // Microseconds: what Postgres keeps, so page tokens compare equal on both databases.
             let now = Utc::now().trunc_subsecs(6);
@@ -131,9 +132,14 @@ impl Writer {
                             &pricing,
                             now,
                         ));
-                        if let TurnPricing::Priced { cost, model, .. } = pricing {
-                            priced.push((index, model, cost.currency, cost.total));
-                        }
+                        let cost = match pricing {
+                            TurnPricing::Priced { cost, model, .. } => {
+                                priced.push((index, model, cost.currency.clone(), cost.total));
+                                Some((cost.currency, cost.total))
+                            }
+                            TurnPricing::Unpriced { .. } => None,
+                        };
+                        costs.push((index, cost));
                     }
                     Err(error) => batch.refused(index, error),
                 }
@@ -148,6 +154,22 @@ impl Writer {
                 }
             }
             crate::query::mark_used(&txn, &keys_used).await?;
+            let charges: Vec<_> = costs
+                .iter()
+                .map(|(index, cost)| {
+                    let record = &jobs[*index].record;
+                    budgets::Charge {
+                        tenant: &record.tenant,
+                        key_id: &record.key_id,
+                        started_at: record.summary.timing.started_at,
+                        cost: cost
+                            .as_ref()
+                            .map(|(currency, total)| (currency.as_str(), *total)),
+                        reserved: record.budget.as_ref(),
+                    }
+                })
+                .collect();
+            budgets::apply(&txn, &charges).await?;
         }
         txn.commit().await?;
         platforms.committed();

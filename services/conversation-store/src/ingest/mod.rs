@@ -3,6 +3,7 @@
 //! batch rather than per record is what lets the store keep up with many concurrent gateways.
 
 mod batch;
+mod budgets;
 mod chunked;
 mod classify;
 mod conversations;

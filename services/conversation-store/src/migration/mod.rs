@@ -13,6 +13,7 @@ mod m0007_billed_calls_and_price_conditions;
 mod m0008_upstream_cost_and_iterations;
 mod m0009_api_keys;
 mod m0010_checked_catalogue;
+mod m0011_budgets;
 mod seed;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_upstream_cost_and_iterations::Migration),
             Box::new(m0009_api_keys::Migration),
             Box::new(m0010_checked_catalogue::Migration),
+            Box::new(m0011_budgets::Migration),
         ]
     }
 }

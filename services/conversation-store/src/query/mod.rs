@@ -1,6 +1,7 @@
 //! The read side: conversations, token history, cost summaries, platforms and prices; and
-//! the API keys operators manage.
+//! the API keys and budgets operators manage.
 
+mod budgets;
 mod catalogue;
 mod conversations;
 mod costs;
@@ -8,6 +9,10 @@ mod keys;
 mod page_token;
 mod usage;
 
+pub use budgets::{
+    BudgetSpec, BudgetView, LeaseView, delete_budget, get_budget, lease_budgets, list_budgets,
+    set_budget,
+};
 pub use catalogue::{PriceFilter, list_platforms, list_prices};
 pub use conversations::{
     ConversationFilter, ConversationView, get_conversation, list_conversations,

@@ -129,14 +129,60 @@ async fn each_credential_opens_its_methods_only() {
         .await
         .expect("the operator sets prices");
 
-    // Reads: readers and operators, not the gateways.
+    // Prices are read by everyone with a credential: gateways estimate completions with them.
     let list = pb::ListPricesRequest::default();
     reader.list_prices(list.clone()).await.expect("reader");
     operator.list_prices(list.clone()).await.expect("operator");
+    gateway.list_prices(list).await.expect("gateway");
+
+    // Budgets: set by the operator; read by all; leased by gateways.
+    let budget = pb::SetBudgetRequest {
+        scope: pb::BudgetScope::Tenant as i32,
+        subject: "acme".into(),
+        period: pb::BudgetPeriod::Day as i32,
+        limit: Some(pb::Money {
+            amount: "1".into(),
+            currency: "USD".into(),
+        }),
+    };
+    for (who, caller) in [("ingest", &mut gateway), ("read", &mut reader)] {
+        let refused = caller.set_budget(budget.clone()).await.unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{who}: {refused:?}");
+        let refused = caller
+            .delete_budget(pb::DeleteBudgetRequest { id: 1 })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{who}: {refused:?}");
+    }
+    let set = operator
+        .set_budget(budget)
+        .await
+        .expect("operator")
+        .into_inner();
+    let lease = pb::LeaseBudgetsRequest {
+        holder: "gateway-1".into(),
+        wants: vec![pb::BudgetLeaseWant {
+            budget_id: set.id,
+            hold: "0.1".into(),
+        }],
+        ttl_ms: 1_000,
+    };
     assert_eq!(
-        gateway.list_prices(list).await.unwrap_err().code(),
-        Code::PermissionDenied
+        reader
+            .lease_budgets(lease.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied,
+        "a reader cannot hold budgets"
     );
+    gateway.lease_budgets(lease).await.expect("gateway leases");
+    for caller in [&mut gateway, &mut reader, &mut operator] {
+        caller
+            .list_budgets(pb::ListBudgetsRequest::default())
+            .await
+            .expect("budgets are read by all");
+    }
     reader
         .summarize_costs(pb::SummarizeCostsRequest {
             start_time: Some(timestamp(now_seconds() - 60)),

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod budgets;
 mod concurrency;
 mod costs;
 mod database_outage;

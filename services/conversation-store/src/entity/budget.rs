@@ -1,0 +1,26 @@
+//! `budgets`: the most a tenant or a key may spend per calendar period.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "budgets")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// `tenant` or `key`.
+    pub scope: String,
+    /// The tenant's name or the key's id.
+    pub subject: String,
+    /// `day` or `month`, in UTC.
+    pub period: String,
+    pub currency: String,
+    /// Exact decimal text.
+    pub limit_amount: String,
+    pub created_at: ChronoDateTimeUtc,
+    pub updated_at: ChronoDateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

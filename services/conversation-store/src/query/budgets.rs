@@ -1,0 +1,352 @@
+//! Budgets as operators set and read them, and the leases gateways take on what remains.
+//!
+//! A period's remaining amount is its limit less the recorded spend and less what gateways
+//! hold: each live lease holds what it was granted beyond what its own recorded turns settled.
+//! A gateway spends its lease on completions without asking again, so most checks stay local;
+//! granting never passes the remaining amount, so recorded spend passes the limit only by what
+//! completions cost beyond their estimates.
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use crate::budgets::{self, Period, Scope};
+use crate::decimal::decimal_text;
+use crate::entity::{budget, budget_lease, budget_spend, turn};
+use crate::error::StoreError;
+use crate::ingest::parse_decimal;
+
+/// Shortest and longest lease a gateway may ask for.
+const LEASE_TTL_MS: std::ops::RangeInclusive<u32> = 1_000..=60_000;
+
+/// A budget as an operator sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetSpec {
+    pub scope: Scope,
+    pub subject: String,
+    pub period: Period,
+    pub currency: String,
+    pub limit: Decimal,
+}
+
+/// A budget with where its current period stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetView {
+    pub id: i64,
+    pub spec: BudgetSpec,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub spent: Decimal,
+    pub reserved: Decimal,
+    pub turns: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl BudgetView {
+    pub fn remaining(&self) -> Decimal {
+        self.spec.limit - self.spent - self.reserved
+    }
+}
+
+/// One gateway's lease on a budget's current period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseView {
+    pub budget: BudgetView,
+    pub granted: Decimal,
+    pub settled: Decimal,
+    pub settled_estimate: Decimal,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn spec_of(row: &budget::Model) -> Result<BudgetSpec, StoreError> {
+    Ok(BudgetSpec {
+        scope: Scope::parse(&row.scope)?,
+        subject: row.subject.clone(),
+        period: Period::parse(&row.period)?,
+        currency: row.currency.clone(),
+        limit: parse_decimal(&row.limit_amount, "budgets.limit_amount")?,
+    })
+}
+
+/// What a live lease holds beyond its settled turns.
+fn hold(lease: &budget_lease::Model, now: DateTime<Utc>) -> Result<Decimal, StoreError> {
+    if lease.expires_at <= now {
+        return Ok(Decimal::ZERO);
+    }
+    let granted = parse_decimal(&lease.granted, "budget_leases.granted")?;
+    let settled = parse_decimal(&lease.settled, "budget_leases.settled")?;
+    Ok((granted - settled).max(Decimal::ZERO))
+}
+
+async fn leases_of(
+    db: &impl ConnectionTrait,
+    budget_id: i64,
+    period_start: DateTime<Utc>,
+) -> Result<Vec<budget_lease::Model>, sea_orm::DbErr> {
+    budget_lease::Entity::find()
+        .filter(budget_lease::Column::BudgetId.eq(budget_id))
+        .filter(budget_lease::Column::PeriodStart.eq(period_start))
+        .all(db)
+        .await
+}
+
+/// The view of `row` in the period holding `now`.
+async fn view(
+    db: &impl ConnectionTrait,
+    row: budget::Model,
+    now: DateTime<Utc>,
+) -> Result<BudgetView, StoreError> {
+    let spec = spec_of(&row)?;
+    let (period_start, period_end) = spec.period.bounds(now);
+    let spend = budget_spend::Entity::find_by_id((row.id, period_start))
+        .one(db)
+        .await?;
+    let (spent, turns) = match spend {
+        Some(spend) => (
+            parse_decimal(&spend.spent, "budget_spend.spent")?,
+            u64::try_from(spend.turns).unwrap_or_default(),
+        ),
+        None => (Decimal::ZERO, 0),
+    };
+    let mut reserved = Decimal::ZERO;
+    for lease in leases_of(db, row.id, period_start).await? {
+        reserved += hold(&lease, now)?;
+    }
+    Ok(BudgetView {
+        id: row.id,
+        spec,
+        period_start,
+        period_end,
+        spent,
+        reserved,
+        turns,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// Sets a budget: a new one starts from what its subject already spent in the current period;
+/// one of the same scope, subject, period and currency takes the new limit and keeps its spend.
+pub async fn set_budget(
+    db: &DatabaseConnection,
+    spec: &BudgetSpec,
+) -> Result<BudgetView, StoreError> {
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let existing = budget::Entity::find()
+        .filter(budget::Column::Scope.eq(spec.scope.as_str()))
+        .filter(budget::Column::Subject.eq(&spec.subject))
+        .filter(budget::Column::Period.eq(spec.period.as_str()))
+        .filter(budget::Column::Currency.eq(&spec.currency))
+        .one(&txn)
+        .await?;
+    let row = match existing {
+        Some(row) => {
+            let mut active: budget::ActiveModel = row.into();
+            active.limit_amount = Set(decimal_text(spec.limit));
+            active.updated_at = Set(now);
+            active.update(&txn).await?
+        }
+        None => create(&txn, spec, now).await?,
+    };
+    let view = view(&txn, row, now).await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+async fn create(
+    txn: &DatabaseTransaction,
+    spec: &BudgetSpec,
+    now: DateTime<Utc>,
+) -> Result<budget::Model, StoreError> {
+    // Alone against ingest from here to the commit: the turns summed below are every turn
+    // committed before, and every later one sees this budget.
+    budgets::exclusive_lock(txn).await?;
+    let row = budget::ActiveModel {
+        scope: Set(spec.scope.as_str().into()),
+        subject: Set(spec.subject.clone()),
+        period: Set(spec.period.as_str().into()),
+        currency: Set(spec.currency.clone()),
+        limit_amount: Set(decimal_text(spec.limit)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    let (start, end) = spec.period.bounds(now);
+    let subject = match spec.scope {
+        Scope::Tenant => turn::Column::Tenant.eq(&spec.subject),
+        Scope::Key => turn::Column::KeyId.eq(&spec.subject),
+    };
+    let costs: Vec<String> = turn::Entity::find()
+        .select_only()
+        .column(turn::Column::CostTotal)
+        .filter(subject)
+        .filter(turn::Column::Priced.eq(true))
+        .filter(turn::Column::CostCurrency.eq(&spec.currency))
+        .filter(turn::Column::StartedAt.gte(start))
+        .filter(turn::Column::StartedAt.lt(end))
+        .into_tuple::<Option<String>>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut spent = Decimal::ZERO;
+    for cost in &costs {
+        spent += parse_decimal(cost, "turns.cost_total")?;
+    }
+    budget_spend::ActiveModel {
+        budget_id: Set(row.id),
+        period_start: Set(start),
+        spent: Set(decimal_text(spent)),
+        turns: Set(i64::try_from(costs.len()).unwrap_or(i64::MAX)),
+    }
+    .insert(txn)
+    .await?;
+    Ok(row)
+}
+
+/// Removes a budget; its spend rows go with it (the turns stay).
+pub async fn delete_budget(db: &DatabaseConnection, id: i64) -> Result<BudgetView, StoreError> {
+    let txn = db.begin().await?;
+    let row = budget::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("budget", id.to_string()))?;
+    let view = view(&txn, row, Utc::now()).await?;
+    budget_lease::Entity::delete_many()
+        .filter(budget_lease::Column::BudgetId.eq(id))
+        .exec(&txn)
+        .await?;
+    budget_spend::Entity::delete_many()
+        .filter(budget_spend::Column::BudgetId.eq(id))
+        .exec(&txn)
+        .await?;
+    budget::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+pub async fn get_budget(db: &DatabaseConnection, id: i64) -> Result<BudgetView, StoreError> {
+    let row = budget::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::not_found("budget", id.to_string()))?;
+    view(db, row, Utc::now()).await
+}
+
+/// Budgets by id; `tenant` and `key_id` keep only the budgets of that subject.
+pub async fn list_budgets(
+    db: &DatabaseConnection,
+    tenant: Option<&str>,
+    key_id: Option<&str>,
+) -> Result<Vec<BudgetView>, StoreError> {
+    let mut select = budget::Entity::find().order_by_asc(budget::Column::Id);
+    if let Some(tenant) = tenant {
+        select = select
+            .filter(budget::Column::Scope.eq(Scope::Tenant.as_str()))
+            .filter(budget::Column::Subject.eq(tenant));
+    }
+    if let Some(key_id) = key_id {
+        select = select
+            .filter(budget::Column::Scope.eq(Scope::Key.as_str()))
+            .filter(budget::Column::Subject.eq(key_id));
+    }
+    let now = Utc::now();
+    let mut views = Vec::new();
+    for row in select.all(db).await? {
+        views.push(view(db, row, now).await?);
+    }
+    Ok(views)
+}
+
+/// Takes or renews `holder`'s leases: for each budget, what the holder asks to hold beyond its
+/// settled turns, granted up to what remains of the current period. Budgets that no longer
+/// exist are left out of the answer.
+pub async fn lease_budgets(
+    db: &DatabaseConnection,
+    holder: &str,
+    mut wants: Vec<(i64, Decimal)>,
+    ttl_ms: u32,
+) -> Result<Vec<LeaseView>, StoreError> {
+    let ttl = ttl_ms.clamp(*LEASE_TTL_MS.start(), *LEASE_TTL_MS.end());
+    // In budget order: concurrent leases and ingest lock spend rows in the same order.
+    wants.sort_unstable_by_key(|&(id, _)| id);
+    wants.dedup_by_key(|&mut (id, _)| id);
+    let now = Utc::now();
+    let expires_at = now + Duration::milliseconds(i64::from(ttl));
+    let txn = db.begin().await?;
+    let mut answers = Vec::with_capacity(wants.len());
+    for (budget_id, want) in wants {
+        let Some(row) = budget::Entity::find_by_id(budget_id).one(&txn).await? else {
+            continue;
+        };
+        let spec = spec_of(&row)?;
+        let (start, _) = spec.period.bounds(now);
+        let locked = budgets::lock_spend(&txn, &[(budget_id, start)]).await?;
+        let spent = locked.first().map_or(Decimal::ZERO, |l| l.spent);
+        let mut others = Decimal::ZERO;
+        let mut mine = None;
+        for lease in leases_of(&txn, budget_id, start).await? {
+            if lease.holder == holder {
+                mine = Some(lease);
+            } else {
+                others += hold(&lease, now)?;
+            }
+        }
+        let (settled, settled_estimate) = match &mine {
+            Some(lease) => (
+                parse_decimal(&lease.settled, "budget_leases.settled")?,
+                parse_decimal(&lease.settled_estimate, "budget_leases.settled_estimate")?,
+            ),
+            None => (Decimal::ZERO, Decimal::ZERO),
+        };
+        let available = (spec.limit - spent - others).max(Decimal::ZERO);
+        let granted = settled + want.max(Decimal::ZERO).min(available);
+        match mine {
+            Some(_) => {
+                budget_lease::Entity::update_many()
+                    .col_expr(
+                        budget_lease::Column::Granted,
+                        Expr::value(decimal_text(granted)),
+                    )
+                    .col_expr(budget_lease::Column::ExpiresAt, Expr::value(expires_at))
+                    .filter(budget_lease::Column::BudgetId.eq(budget_id))
+                    .filter(budget_lease::Column::PeriodStart.eq(start))
+                    .filter(budget_lease::Column::Holder.eq(holder))
+                    .exec(&txn)
+                    .await?;
+            }
+            None => {
+                budget_lease::ActiveModel {
+                    budget_id: Set(budget_id),
+                    period_start: Set(start),
+                    holder: Set(holder.to_string()),
+                    granted: Set(decimal_text(granted)),
+                    settled: Set("0".into()),
+                    settled_estimate: Set("0".into()),
+                    expires_at: Set(expires_at),
+                }
+                .insert(&txn)
+                .await?;
+            }
+        }
+        let budget = view(&txn, row, now).await?;
+        answers.push(LeaseView {
+            budget,
+            granted,
+            settled,
+            settled_estimate,
+            expires_at,
+        });
+    }
+    txn.commit().await?;
+    Ok(answers)
+}
