@@ -1,6 +1,7 @@
 //! `colloquy`: streams a chat through the gateway, reads conversations, usage and costs from
 //! the store, and manages API keys.
 
+mod budgets;
 mod chat;
 mod connect;
 mod keys;
@@ -65,6 +66,9 @@ enum Command {
     /// Issue, list, revoke and rotate API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Set, list, show and delete budgets.
+    #[command(subcommand)]
+    Budgets(budgets::BudgetsCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -87,6 +91,7 @@ async fn main() -> std::process::ExitCode {
         Command::Usage { conversation_id } => reads::usage(&store, &conversation_id).await,
         Command::Costs(args) => reads::costs(&store, args).await,
         Command::Keys(command) => keys::run(&store, command).await,
+        Command::Budgets(command) => budgets::run(&store, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -96,6 +96,19 @@ pub async fn exclusive_lock(txn: &DatabaseTransaction) -> Result<(), sea_orm::Db
     advisory_lock(txn, "pg_advisory_xact_lock").await
 }
 
+/// SQLite: takes the database's write lock at the start of a transaction that reads before it
+/// writes. A transaction that read first cannot take it later once another writer committed
+/// (WAL mode answers "database is locked" at once), so budget transactions write first. A
+/// no-op on Postgres, where rows are locked as they are read.
+pub async fn write_first(txn: &DatabaseTransaction) -> Result<(), sea_orm::DbErr> {
+    if txn.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    txn.execute_unprepared("UPDATE budgets SET id = id WHERE 0")
+        .await?;
+    Ok(())
+}
+
 async fn advisory_lock(txn: &DatabaseTransaction, function: &str) -> Result<(), sea_orm::DbErr> {
     if txn.get_database_backend() != DbBackend::Postgres {
         return Ok(());

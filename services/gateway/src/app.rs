@@ -1,5 +1,5 @@
 //! Puts the gateway together once (platforms, the provider client, the store client, the
-//! ledger, rate limits, metrics and the gRPC port) and serves it until a shutdown future resolves, then
+//! ledger, rate limits, budgets, metrics and the gRPC port) and serves it until a shutdown future resolves, then
 //! drains: new calls are refused, running completions get the shutdown grace and are then
 //! cancelled (and recorded), and the outbox delivers what its flush allows.
 
@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::budgets::Budgets;
 use crate::keys::{self, KEY_ROLE, KeyCache, KeyCheck};
 use crate::ledger::{self, Ledger};
 use crate::limits::RateLimiter;
@@ -46,6 +47,8 @@ pub struct App {
     delivery_stop: oneshot::Sender<()>,
     /// Keeps the API key cache fresh, when keys are on.
     key_refresh: Option<JoinHandle<()>>,
+    /// Keep budgets, prices and leases fresh, when budgets are on.
+    budget_tasks: Vec<JoinHandle<()>>,
     _metrics: MetricsEndpoint,
 }
 
@@ -91,6 +94,17 @@ impl App {
         let mut metrics_registry = Registry::default();
         let metrics = GatewayMetrics::register(&mut metrics_registry);
         let limiter = RateLimiter::build(&settings.rate_limits, &mut metrics_registry)?;
+        let (budgets, budget_tasks) = if settings.budgets.enabled {
+            let budgets = Budgets::new(&settings.budgets, store.clone(), &mut metrics_registry);
+            // As for keys: a first load before serving, so that budgets hold from the first call.
+            if let Err(status) = budgets.refresh().await {
+                tracing::warn!(code = ?status.code(), message = status.message(), "cannot load budgets from the store yet");
+            }
+            let tasks = budgets.spawn();
+            (Some(budgets), tasks)
+        } else {
+            (None, Vec::new())
+        };
         let metrics_endpoint =
             MetricsEndpoint::start(settings.metrics.listen, "metrics.listen", metrics_registry)
                 .await?;
@@ -115,6 +129,7 @@ impl App {
                 ledger,
                 limits: settings.record_limits(),
                 limiter,
+                budgets,
                 metrics,
                 stop: stop_rx,
             }),
@@ -127,6 +142,7 @@ impl App {
             delivery,
             delivery_stop,
             key_refresh,
+            budget_tasks,
             _metrics: metrics_endpoint,
         })
     }
@@ -196,8 +212,8 @@ impl App {
         }
         drop(serving);
         health.abort();
-        if let Some(refresh) = &self.key_refresh {
-            refresh.abort();
+        for task in self.key_refresh.iter().chain(&self.budget_tasks) {
+            task.abort();
         }
         // Every completion has ended and written its record; deliver what the flush allows
         // and leave the rest on disk for the next start.

@@ -3,6 +3,7 @@
 //! completion to the conversation store.
 
 pub mod app;
+pub mod budgets;
 pub mod events;
 mod fallback;
 pub mod history;

@@ -21,6 +21,7 @@ use tonic::Status;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::budgets::{BudgetDemand, Budgets};
 use crate::events::{self, StartedInfo};
 use crate::fallback::{self, Failed, Opened};
 use crate::history::{self, History};
@@ -53,6 +54,8 @@ pub struct Gateway {
     pub limits: colloquy_records::RecordLimits,
     /// Requests and tokens per minute; `None` when no limit is configured.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// What tenants and keys may spend; `None` when budgets are off.
+    pub budgets: Option<Arc<Budgets>>,
     /// Turns true when running completions are to be cancelled (shutdown grace passed).
     pub stop: watch::Receiver<bool>,
 }
@@ -125,20 +128,41 @@ impl Gateway {
                 chat.conversation_id.as_deref().unwrap_or_default()
             )));
         }
+        let prompt_tokens = if self.limiter.is_some() || self.budgets.is_some() {
+            crate::limits::prompt_tokens(history.messages.iter().chain(&chat.messages))
+        } else {
+            0
+        };
+        let key_id = key.as_ref().map(|key| key.id.as_str());
         let reservation = match &self.limiter {
             Some(limiter) => {
-                let tokens = limiter.estimate(
-                    history.messages.iter().chain(&chat.messages),
-                    chat.parameters.max_tokens,
-                );
                 let demand = Demand {
-                    key_id: key.as_ref().map(|key| key.id.as_str()),
+                    key_id,
                     tenant: &chat.tenant,
                     platform: &primary.platform.name,
                     model: &model,
-                    tokens,
+                    tokens: limiter.estimate(prompt_tokens, chat.parameters.max_tokens),
                 };
                 limiter.admit(&demand).await?
+            }
+            None => None,
+        };
+        let budget = match &self.budgets {
+            Some(budgets) => {
+                let demand = BudgetDemand {
+                    tenant: &chat.tenant,
+                    key_id,
+                    model: &model,
+                    input_tokens: prompt_tokens,
+                    max_tokens: chat.parameters.max_tokens,
+                };
+                match budgets.admit(&demand).await {
+                    Ok(hold) => hold,
+                    Err(refused) => {
+                        self.settle(reservation, Some(0));
+                        return Err(refused);
+                    }
+                }
             }
             None => None,
         };
@@ -157,7 +181,7 @@ impl Gateway {
             upstream,
             deadline,
             key,
-            budget: None,
+            budget: budget.as_ref().map(|hold| hold.charge.clone()),
         };
         crate::telemetry::record_request(&turn.model, &turn.conversation_id);
         // The completion is admitted to the outbox, durably, before the provider is called: a
@@ -166,8 +190,11 @@ impl Gateway {
         let admission = match self.ledger.admit(turn.interrupted_record()).await {
             Ok(admission) => admission,
             Err(error) => {
-                // Refused before the provider: nothing was used of the reservation.
+                // Refused before the provider: nothing was used of the reservations.
                 self.settle(reservation, Some(0));
+                if let (Some(budgets), Some(hold)) = (&self.budgets, budget) {
+                    budgets.release(hold);
+                }
                 return Err(error);
             }
         };

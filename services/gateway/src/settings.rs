@@ -78,6 +78,9 @@ pub struct Settings {
     /// Requests and tokens per minute, shared by the replicas through Redis.
     #[serde(default)]
     pub rate_limits: crate::limits::RateLimitSettings,
+    /// How calls are held to the budgets set in the store.
+    #[serde(default)]
+    pub budgets: crate::budgets::BudgetSettings,
 }
 
 /// The callers' credentials: `authorization: Bearer <token>` with one of these service tokens,

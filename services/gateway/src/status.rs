@@ -57,6 +57,16 @@ pub enum GatewayError {
         limit: String,
         retry_after: Duration,
     },
+    /// A budget has no room for the call in this period.
+    #[error("budget exhausted: {budget}; retry after {}s", retry_after_seconds(*.retry_after))]
+    BudgetExhausted {
+        budget: String,
+        retry_after: Duration,
+    },
+    /// A budget applies but cannot be checked: the store leases nothing and this replica's
+    /// lease has lapsed.
+    #[error("{0}")]
+    BudgetUnavailable(String),
     /// The shared rate-limit counters do not answer and the limits fail closed.
     #[error("{0}")]
     RateLimiterUnavailable(String),
@@ -140,7 +150,8 @@ impl GatewayError {
             Self::OutboxFull(_) => ErrorCode::ResourceExhausted,
             Self::OutboxUnavailable(_) => ErrorCode::Unavailable,
             Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
-            Self::RateLimited { .. } => ErrorCode::ResourceExhausted,
+            Self::RateLimited { .. } | Self::BudgetExhausted { .. } => ErrorCode::ResourceExhausted,
+            Self::BudgetUnavailable(_) => ErrorCode::Unavailable,
             Self::RateLimiterUnavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -153,7 +164,9 @@ impl GatewayError {
         let code = self.code().grpc();
         let retry_after = match &self {
             Self::Provider { error, .. } => error.retry_after,
-            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::RateLimited { retry_after, .. } | Self::BudgetExhausted { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
         };
         let message = match &self {

@@ -260,6 +260,7 @@ mod tests {
             upstream: Upstream::Streamed,
             deadline: None,
             key: None,
+            budget: None,
         }
     }
 

@@ -138,6 +138,7 @@ pub async fn set_budget(
 ) -> Result<BudgetView, StoreError> {
     let now = Utc::now();
     let txn = db.begin().await?;
+    budgets::write_first(&txn).await?;
     let existing = budget::Entity::find()
         .filter(budget::Column::Scope.eq(spec.scope.as_str()))
         .filter(budget::Column::Subject.eq(&spec.subject))
@@ -216,6 +217,7 @@ async fn create(
 /// Removes a budget; its spend rows go with it (the turns stay).
 pub async fn delete_budget(db: &DatabaseConnection, id: i64) -> Result<BudgetView, StoreError> {
     let txn = db.begin().await?;
+    budgets::write_first(&txn).await?;
     let row = budget::Entity::find_by_id(id)
         .one(&txn)
         .await?
@@ -283,6 +285,7 @@ pub async fn lease_budgets(
     let now = Utc::now();
     let expires_at = now + Duration::milliseconds(i64::from(ttl));
     let txn = db.begin().await?;
+    budgets::write_first(&txn).await?;
     let mut answers = Vec::with_capacity(wants.len());
     for (budget_id, want) in wants {
         let Some(row) = budget::Entity::find_by_id(budget_id).one(&txn).await? else {

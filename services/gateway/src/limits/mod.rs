@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use colloquy_records::Message;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -48,9 +47,6 @@ fn spawn_flusher(limiter: Weak<RateLimiter>) {
         }
     });
 }
-
-/// Prompt bytes per token, for estimating a request's prompt before the provider counts it.
-const BYTES_PER_TOKEN: u64 = 4;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusalLabels {
@@ -172,17 +168,10 @@ impl RateLimiter {
         Ok(Some(limiter))
     }
 
-    /// Tokens a request is expected to use: its prompt by size, and its `max_tokens` (or the
-    /// configured default) of output.
-    pub fn estimate<'a>(
-        &self,
-        prompt: impl Iterator<Item = &'a Message>,
-        max_tokens: Option<u32>,
-    ) -> u64 {
-        let bytes: u64 = prompt
-            .map(|m| (m.content.len() + m.reasoning.len()) as u64)
-            .sum();
-        bytes.div_ceil(BYTES_PER_TOKEN) + max_tokens.map_or(self.default_output_tokens, u64::from)
+    /// Tokens a request is expected to use: its prompt's estimate, and its `max_tokens` (or
+    /// the configured default) of output.
+    pub fn estimate(&self, prompt_tokens: u64, max_tokens: Option<u32>) -> u64 {
+        prompt_tokens + max_tokens.map_or(self.default_output_tokens, u64::from)
     }
 
     /// Takes what `demand` needs from every limit that applies, or refuses the call with
@@ -314,4 +303,15 @@ impl RateLimiter {
             ),
         }
     }
+}
+
+/// Prompt bytes per token, for estimating a request's prompt before the provider counts it.
+const BYTES_PER_TOKEN: u64 = 4;
+
+/// The tokens a prompt is expected to take, by its size.
+pub fn prompt_tokens<'a>(prompt: impl Iterator<Item = &'a colloquy_records::Message>) -> u64 {
+    let bytes: u64 = prompt
+        .map(|m| (m.content.len() + m.reasoning.len()) as u64)
+        .sum();
+    bytes.div_ceil(BYTES_PER_TOKEN)
 }

@@ -2,6 +2,7 @@
 //! over real HTTP, and the real conversation store on SQLite.
 
 mod access;
+mod budgets;
 mod cancellation;
 mod completions;
 mod continuation;
