@@ -7,6 +7,7 @@
 mod harness;
 
 mod access;
+mod budgets;
 mod caller_hang_up;
 mod completions;
 mod continuation;

@@ -138,11 +138,6 @@ fn print_budget(budget: &pb::Budget) {
     println!(
         "{}  {scope} {}  {limit} {currency} per {period}  spent {}  reserved {}  remaining {}  \
          ({} turns, resets {until})",
-        budget.id,
-        budget.subject,
-        budget.spent,
-        budget.reserved,
-        budget.remaining,
-        budget.turns,
+        budget.id, budget.subject, budget.spent, budget.reserved, budget.remaining, budget.turns,
     );
 }

@@ -322,6 +322,27 @@ impl Env {
         gateway
     }
 
+    /// Starts another store on the same database, with the first's environment, and returns
+    /// once it reports SERVING.
+    pub async fn start_store_replica(&self, name: &str) -> ServiceProcess {
+        let dir = self.dir.as_ref().expect("the test directory").path();
+        let addr = ports::free_local_addr();
+        let mut store = ServiceProcess::new(
+            "colloquy-store",
+            processes::binary("colloquy-store"),
+            addr,
+            STORE_SERVICE,
+            dir.join(format!("store-{name}.log")),
+        )
+        .env("COLLOQUY_STORE__DATABASE__URL", &self.database.url)
+        .env("COLLOQUY_STORE__LISTEN", addr.to_string());
+        for (key, value) in &self.replica.env {
+            store = store.env(key, value.clone());
+        }
+        store.start().await;
+        store
+    }
+
     /// A new client of the gateway (its own connection).
     pub fn gateway_client(&self) -> Gateway {
         Gateway::new(&self.gateway.url())

@@ -10,8 +10,8 @@ use super::convert::price_decimal;
 use crate::budgets::{Period, Scope};
 use crate::error::StoreError;
 use crate::query::{
-    BudgetSpec, ConversationFilter, CostGrouping, CostQuery, KeySpec, PageScope, PageToken,
-    PriceFilter, UsageFilter,
+    BudgetSpec, ConversationFilter, CostGrouping, CostQuery, KeySpec, LeaseWant, PageScope,
+    PageToken, PriceFilter, UsageFilter,
 };
 
 fn non_empty(value: String) -> Option<String> {
@@ -306,18 +306,31 @@ pub fn budget_spec(request: pb::SetBudgetRequest) -> Result<BudgetSpec, StoreErr
     })
 }
 
-/// The holds a gateway asks for in `LeaseBudgets`.
-pub fn lease_wants(
-    request: &pb::LeaseBudgetsRequest,
-) -> Result<Vec<(i64, rust_decimal::Decimal)>, StoreError> {
+/// The holds a gateway asks for in `LeaseBudgets`; `outstanding` and `least` may be empty
+/// (zero).
+pub fn lease_wants(request: &pb::LeaseBudgetsRequest) -> Result<Vec<LeaseWant>, StoreError> {
     if request.holder.trim().is_empty() {
         return Err(StoreError::invalid("holder", "is required"));
     }
     colloquy_records::refuse_nul("holder", &request.holder)?;
+    let amount = |text: &str, field: &str| {
+        if text.is_empty() {
+            Ok(rust_decimal::Decimal::ZERO)
+        } else {
+            non_negative(text, field)
+        }
+    };
     request
         .wants
         .iter()
-        .map(|want| Ok((want.budget_id, non_negative(&want.hold, "wants.hold")?)))
+        .map(|want| {
+            Ok(LeaseWant {
+                budget_id: want.budget_id,
+                hold: non_negative(&want.hold, "wants.hold")?,
+                outstanding: amount(&want.outstanding, "wants.outstanding")?,
+                least: amount(&want.least, "wants.least")?,
+            })
+        })
         .collect()
 }
 

@@ -53,6 +53,34 @@ impl BudgetView {
     }
 }
 
+/// What a gateway asks to hold of one budget beyond its settled turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseWant {
+    pub budget_id: i64,
+    /// All it would like: `outstanding` and room for the next completions.
+    pub hold: Decimal,
+    /// Reserved by its completions in flight; granted first.
+    pub outstanding: Decimal,
+    /// The least room beyond `outstanding` worth holding.
+    pub least: Decimal,
+}
+
+impl LeaseWant {
+    /// What to grant of `available`: the outstanding part as far as it goes, then room up to
+    /// `hold` if at least `least` of it is left. A fragment too small for one completion is
+    /// not held, so that what remains of a budget stays free for a replica that can use it.
+    fn grant(&self, available: Decimal) -> Decimal {
+        let available = available.max(Decimal::ZERO);
+        let base = self.outstanding.min(self.hold).min(available);
+        let room = (self.hold - base).min(available - base);
+        if room >= self.least && room > Decimal::ZERO {
+            base + room
+        } else {
+            base
+        }
+    }
+}
+
 /// One gateway's lease on a budget's current period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseView {
@@ -270,24 +298,25 @@ pub async fn list_budgets(
 }
 
 /// Takes or renews `holder`'s leases: for each budget, what the holder asks to hold beyond its
-/// settled turns, granted up to what remains of the current period. Budgets that no longer
-/// exist are left out of the answer.
+/// settled turns, granted up to what remains of the current period (see [`LeaseWant::grant`]).
+/// Budgets that no longer exist are left out of the answer.
 pub async fn lease_budgets(
     db: &DatabaseConnection,
     holder: &str,
-    mut wants: Vec<(i64, Decimal)>,
+    mut wants: Vec<LeaseWant>,
     ttl_ms: u32,
 ) -> Result<Vec<LeaseView>, StoreError> {
     let ttl = ttl_ms.clamp(*LEASE_TTL_MS.start(), *LEASE_TTL_MS.end());
     // In budget order: concurrent leases and ingest lock spend rows in the same order.
-    wants.sort_unstable_by_key(|&(id, _)| id);
-    wants.dedup_by_key(|&mut (id, _)| id);
+    wants.sort_unstable_by_key(|want| want.budget_id);
+    wants.dedup_by_key(|want| want.budget_id);
     let now = Utc::now();
     let expires_at = now + Duration::milliseconds(i64::from(ttl));
     let txn = db.begin().await?;
     budgets::write_first(&txn).await?;
     let mut answers = Vec::with_capacity(wants.len());
-    for (budget_id, want) in wants {
+    for want in wants {
+        let budget_id = want.budget_id;
         let Some(row) = budget::Entity::find_by_id(budget_id).one(&txn).await? else {
             continue;
         };
@@ -311,8 +340,7 @@ pub async fn lease_budgets(
             ),
             None => (Decimal::ZERO, Decimal::ZERO),
         };
-        let available = (spec.limit - spent - others).max(Decimal::ZERO);
-        let granted = settled + want.max(Decimal::ZERO).min(available);
+        let granted = settled + want.grant(spec.limit - spent - others);
         match mine {
             Some(_) => {
                 budget_lease::Entity::update_many()
@@ -352,4 +380,38 @@ pub async fn lease_budgets(
     }
     txn.commit().await?;
     Ok(answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn d(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_fragment_too_small_for_one_completion_is_left_free() {
+        let want = LeaseWant {
+            budget_id: 1,
+            hold: d("0.5"),
+            outstanding: d("0.1"),
+            least: d("0.05"),
+        };
+        assert_eq!(want.grant(d("1")), d("0.5"));
+        assert_eq!(want.grant(d("0.2")), d("0.2"), "part of the room");
+        assert_eq!(
+            want.grant(d("0.14")),
+            d("0.1"),
+            "0.04 of room is less than one call"
+        );
+        assert_eq!(
+            want.grant(d("0.05")),
+            d("0.05"),
+            "outstanding first, as far as it goes"
+        );
+        assert_eq!(want.grant(d("-1")), Decimal::ZERO);
+    }
 }

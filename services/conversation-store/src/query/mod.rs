@@ -10,8 +10,8 @@ mod page_token;
 mod usage;
 
 pub use budgets::{
-    BudgetSpec, BudgetView, LeaseView, delete_budget, get_budget, lease_budgets, list_budgets,
-    set_budget,
+    BudgetSpec, BudgetView, LeaseView, LeaseWant, delete_budget, get_budget, lease_budgets,
+    list_budgets, set_budget,
 };
 pub use catalogue::{PriceFilter, list_platforms, list_prices};
 pub use conversations::{

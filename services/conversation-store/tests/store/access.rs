@@ -164,6 +164,7 @@ async fn each_credential_opens_its_methods_only() {
         wants: vec![pb::BudgetLeaseWant {
             budget_id: set.id,
             hold: "0.1".into(),
+            ..Default::default()
         }],
         ttl_ms: 1_000,
     };

@@ -65,6 +65,7 @@ async fn lease(
             wants: vec![pb::BudgetLeaseWant {
                 budget_id: id,
                 hold: hold.into(),
+                ..Default::default()
             }],
             ttl_ms,
         })

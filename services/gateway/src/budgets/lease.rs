@@ -90,6 +90,8 @@ pub struct State {
     pub reserved: Decimal,
     /// The room last asked for beyond what is outstanding.
     pub slice: Decimal,
+    /// The estimate of the call that asked last: less room than this is not worth holding.
+    pub estimate: Decimal,
     pub last_admitted: Option<Instant>,
 }
 
@@ -100,6 +102,24 @@ impl State {
 
     pub fn available(&self) -> Decimal {
         self.granted - self.settled - self.outstanding()
+    }
+
+    /// What to ask the store for: what is outstanding, and room for the next completions
+    /// while calls come (`with_room`).
+    pub fn want(&self, budget_id: i64, with_room: bool) -> store::BudgetLeaseWant {
+        let outstanding = self.outstanding();
+        let room = if with_room { self.slice } else { Decimal::ZERO };
+        let text = |amount: Decimal| amount.normalize().to_string();
+        store::BudgetLeaseWant {
+            budget_id,
+            hold: text(outstanding + room),
+            outstanding: text(outstanding),
+            least: text(if with_room {
+                self.estimate
+            } else {
+                Decimal::ZERO
+            }),
+        }
     }
 
     fn usable(&self, now: Instant, utc: DateTime<Utc>) -> bool {

@@ -219,13 +219,13 @@ impl Budgets {
             return Ok(());
         }
         let rule = lease.rule();
-        let slice = estimate * Decimal::from(self.settings.lease_calls.max(1));
-        let hold = {
+        let want = {
             let mut state = lease.state();
-            state.slice = slice;
-            state.outstanding() + slice
+            state.slice = estimate * Decimal::from(self.settings.lease_calls.max(1));
+            state.estimate = estimate;
+            state.want(rule.id, true)
         };
-        if let Err(status) = self.ask(&[(rule.id, hold)]).await {
+        if let Err(status) = self.ask(&[want]).await {
             if lease.try_take(estimate) {
                 return Ok(());
             }
@@ -248,18 +248,12 @@ impl Budgets {
         Err(refusal(&rule, &lease.state(), estimate))
     }
 
-    /// Asks the store for `wants` (budget id, hold) and takes in its answers.
-    async fn ask(&self, wants: &[(i64, Decimal)]) -> Result<(), Status> {
+    /// Asks the store for `wants` and takes in its answers.
+    async fn ask(&self, wants: &[store::BudgetLeaseWant]) -> Result<(), Status> {
         let asked_at = Instant::now();
         let request = store::LeaseBudgetsRequest {
             holder: self.holder.clone(),
-            wants: wants
-                .iter()
-                .map(|(budget_id, hold)| store::BudgetLeaseWant {
-                    budget_id: *budget_id,
-                    hold: hold.normalize().to_string(),
-                })
-                .collect(),
+            wants: wants.to_vec(),
             ttl_ms: self.settings.lease_ttl_ms,
         };
         let timeout = Duration::from_millis(self.settings.timeout_ms);
@@ -312,14 +306,10 @@ impl Budgets {
             let in_use = state
                 .last_admitted
                 .is_some_and(|at| now.duration_since(at) < IN_USE);
-            let outstanding = state.outstanding();
-            if in_use {
-                wants.push((*id, outstanding + state.slice));
-            } else if outstanding > Decimal::ZERO {
-                wants.push((*id, outstanding));
-            } else {
+            if !in_use && state.outstanding() == Decimal::ZERO {
                 continue;
             }
+            wants.push(state.want(*id, in_use));
             drop(state);
             guards.push(guard);
         }

@@ -34,7 +34,7 @@ impl Default for BudgetSettings {
             renew_ms: 500,
             lease_calls: 16,
             default_output_tokens: 1024,
-            timeout_ms: 2_000,
+            timeout_ms: 5_000,
         }
     }
 }
