@@ -98,8 +98,9 @@ struct Args {
     /// (`x-fake-chunk-delay-ms`); a stream lasts about `chunks` times this.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     hold_chunk_delay_ms: u64,
-    /// Callers present an API key and every call takes a key rate limit (requests and tokens
-    /// per minute far above the load) from a Redis server the benchmark starts: the whole
+    /// Callers present an API key, every call takes a key rate limit (requests and tokens
+    /// per minute far above the load) from a Redis server the benchmark starts, and its
+    /// estimate from a daily budget on the key (far above what the run spends): the whole
     /// admission path, to compare with the same run without it.
     #[arg(long)]
     admission: bool,
@@ -269,7 +270,7 @@ struct Sweep<'a> {
     judges_ttft: bool,
 }
 
-/// An API key of the benchmark's tenant, for every platform and model.
+/// An API key of the benchmark's tenant, for every platform and model, with a budget.
 async fn issue_key(store: SocketAddr) -> anyhow::Result<String> {
     let mut client = ConversationStoreClient::new(
         Endpoint::from_shared(format!("http://{store}"))?
@@ -285,6 +286,21 @@ async fn issue_key(store: SocketAddr) -> anyhow::Result<String> {
         .await
         .context("cannot issue the benchmark's API key")?
         .into_inner();
+    // A budget far above what the run spends: every call takes its estimate from the
+    // gateway's lease, and the store settles it, as under a budget that binds.
+    let key_id = created.key.map(|key| key.id).unwrap_or_default();
+    client
+        .set_budget(colloquy_proto::store::v1::SetBudgetRequest {
+            scope: colloquy_proto::store::v1::BudgetScope::Key as i32,
+            subject: key_id,
+            period: colloquy_proto::store::v1::BudgetPeriod::Day as i32,
+            limit: Some(colloquy_proto::store::v1::Money {
+                amount: "1000000".into(),
+                currency: "USD".into(),
+            }),
+        })
+        .await
+        .context("cannot set the benchmark key's budget")?;
     Ok(created.secret)
 }
 

@@ -137,7 +137,7 @@ impl State {
         true
     }
 
-    /// Takes in the store's answer, given when the request was sent at `asked_at` for `ttl`.
+    /// Takes in the store's answer; the lease holds until `valid_until` by this clock.
     pub fn apply(
         &mut self,
         lease: &store::BudgetLease,

@@ -15,7 +15,7 @@ mod rates;
 mod settings;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use std::sync::atomic::AtomicU64;
 use tokio::task::JoinHandle;
 use tonic::Status;
 
@@ -64,8 +63,10 @@ pub struct BudgetHold {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ScopeLabels {
+struct RefusalLabels {
     scope: &'static str,
+    /// `exhausted` (no room) or `unavailable` (the store could not lease).
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -74,7 +75,7 @@ struct BudgetLabels {
 }
 
 struct BudgetMetrics {
-    refused: Family<ScopeLabels, Counter>,
+    refused: Family<RefusalLabels, Counter>,
     utilisation: Family<BudgetLabels, Gauge<f64, AtomicU64>>,
 }
 
@@ -87,7 +88,7 @@ impl BudgetMetrics {
         let registry = registry.sub_registry_with_prefix("colloquy_gateway");
         registry.register(
             "budget_refused",
-            "Calls refused by a budget, by the budget's scope (tenant or key)",
+            "Calls refused by a budget, by the budget's scope (tenant or key) and the reason",
             metrics.refused.clone(),
         );
         registry.register(
@@ -229,6 +230,7 @@ impl Budgets {
             if lease.try_take(estimate) {
                 return Ok(());
             }
+            self.refused(rule.scope, "unavailable");
             return Err(GatewayError::BudgetUnavailable(format!(
                 "budget {} cannot be checked: the store did not lease it ({:?}: {})",
                 rule.id,
@@ -239,13 +241,18 @@ impl Budgets {
         if lease.try_take(estimate) {
             return Ok(());
         }
+        self.refused(rule.scope, "exhausted");
+        Err(refusal(&rule, &lease.state(), estimate))
+    }
+
+    fn refused(&self, scope: Scope, reason: &'static str) {
         self.metrics
             .refused
-            .get_or_create(&ScopeLabels {
-                scope: rule.scope.as_str(),
+            .get_or_create(&RefusalLabels {
+                scope: scope.as_str(),
+                reason,
             })
             .inc();
-        Err(refusal(&rule, &lease.state(), estimate))
     }
 
     /// Asks the store for `wants` and takes in its answers.
