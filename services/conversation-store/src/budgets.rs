@@ -9,9 +9,9 @@ use sea_orm::{
     QuerySelect, Set, Statement,
 };
 
+use crate::decimal::parse_decimal;
 use crate::entity::budget_spend;
 use crate::error::StoreError;
-use crate::ingest::parse_decimal;
 
 /// The advisory lock that orders a new budget against ingest on Postgres: every ingest
 /// transaction takes it shared, a budget's creation exclusively, so that the spend a new budget

@@ -12,10 +12,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::budgets::{self, Period, Scope};
-use crate::decimal::decimal_text;
+use crate::decimal::{decimal_text, parse_decimal};
 use crate::entity::{budget, budget_lease, budget_spend};
 use crate::error::StoreError;
-use crate::ingest::parse_decimal;
 
 /// What one new turn brings to the budgets.
 pub struct Charge<'r> {

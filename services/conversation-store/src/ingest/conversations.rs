@@ -12,8 +12,9 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait};
 
 use super::chunked;
-use super::rows::{parse_decimal, tokens};
+use super::rows::tokens;
 use crate::decimal::decimal_text;
+use crate::decimal::parse_decimal;
 use crate::entity::{conversation, conversation_label};
 use crate::error::StoreError;
 use crate::prices::TurnPricing;

@@ -24,7 +24,6 @@ use crate::prices::PriceBook;
 pub(crate) use fingerprint::hex;
 pub use fingerprint::of_wire as fingerprint_of;
 pub use platforms::PlatformCache;
-pub use rows::parse_decimal;
 
 /// The store's answer to one record.
 #[derive(Debug, Clone, PartialEq, Eq)]

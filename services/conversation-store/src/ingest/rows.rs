@@ -1,16 +1,12 @@
 //! The row one record adds: its turn, with what it used and what it cost.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use colloquy_records::CompletionRecord;
-use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 
 use crate::content::{message_to_json, messages_to_json};
 use crate::decimal::decimal_text;
 use crate::entity::turn;
-use crate::error::StoreError;
 use crate::prices::TurnPricing;
 
 /// Token counts are `u64` on the wire and `BIGINT` in the database; validation refused any
@@ -21,11 +17,6 @@ pub fn tokens(value: u64) -> i64 {
 
 fn micros(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-pub fn parse_decimal(text: &str, what: &str) -> Result<Decimal, StoreError> {
-    Decimal::from_str(text)
-        .map_err(|_| StoreError::Corrupt(format!("{what} is not a decimal: {text:?}")))
 }
 
 /// The turn row of `record`, numbered `sequence` in its conversation.

@@ -15,10 +15,9 @@ use sea_orm::{
 };
 
 use crate::budgets::{self, Period, Scope};
-use crate::decimal::decimal_text;
+use crate::decimal::{decimal_text, parse_decimal};
 use crate::entity::{budget, budget_lease, budget_spend, turn};
 use crate::error::StoreError;
-use crate::ingest::parse_decimal;
 
 /// Shortest and longest lease a gateway may ask for.
 const LEASE_TTL_MS: std::ops::RangeInclusive<u32> = 1_000..=60_000;

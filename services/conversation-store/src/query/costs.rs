@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use sea_orm::DatabaseConnection;
 
 use super::{UsageFilter, list_usage};
+use crate::decimal::parse_decimal;
 use crate::error::StoreError;
-use crate::ingest::parse_decimal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CostGrouping {
