@@ -91,28 +91,9 @@ async fn budget(env: &Env, id: i64) -> store::Budget {
 
 /// The key's turns today and their exact cost, as the ledger sums them.
 async fn ledger(env: &Env, key_id: &str) -> (u64, Decimal) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now = now_seconds();
     // The budget's day, in UTC.
-    let midnight = now - now % 86_400;
-    let groups = admin(env)
-        .summarize_costs(store::SummarizeCostsRequest {
-            start_time: Some(prost_types::Timestamp {
-                seconds: midnight,
-                nanos: 0,
-            }),
-            end_time: Some(prost_types::Timestamp {
-                seconds: now + 60,
-                nanos: 0,
-            }),
-            key_id: key_id.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("costs")
-        .into_inner()
-        .groups;
+    let groups = key_costs(&env.store.url(), ADMIN, key_id, now - now % 86_400).await;
     let turns = groups.iter().map(|g| g.turns).sum();
     let cost = groups
         .iter()

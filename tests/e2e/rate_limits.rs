@@ -72,31 +72,8 @@ fn load(
         .collect()
 }
 
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 async fn turns_recorded(env: &Env, key_id: &str) -> u64 {
-    let groups = Store::with_token(&env.store.url(), Some(ADMIN))
-        .raw()
-        .summarize_costs(store::SummarizeCostsRequest {
-            start_time: Some(prost_types::Timestamp {
-                seconds: now_seconds() - 3600,
-                nanos: 0,
-            }),
-            end_time: Some(prost_types::Timestamp {
-                seconds: now_seconds() + 3600,
-                nanos: 0,
-            }),
-            key_id: key_id.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("costs")
-        .into_inner()
-        .groups;
+    let groups = key_costs(&env.store.url(), ADMIN, key_id, now_seconds() - 3600).await;
     groups.iter().map(|g| g.turns).sum()
 }
 

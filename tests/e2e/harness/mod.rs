@@ -16,7 +16,7 @@ use colloquy_fake_provider::{FakeProvider, FakeProviderConfig};
 
 pub use clients::{Collected, Gateway, Store, chat, status_of, usage_of, user};
 pub use colloquy_test_databases::{Backend, TestDatabase};
-pub use keyed::{keyed_env, until_answered};
+pub use keyed::{key_costs, keyed_env, now_seconds, until_answered};
 pub use processes::{ServiceProcess, log_field};
 pub use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -187,6 +187,21 @@ impl ReplicaPlan {
     }
 }
 
+/// A store on a free port over `database_url`, its log `store{suffix}.log` in `dir`; not
+/// started, and without the test's environment.
+fn store_process(dir: &Path, suffix: &str, database_url: &str) -> ServiceProcess {
+    let addr = ports::free_local_addr();
+    ServiceProcess::new(
+        "colloquy-store",
+        processes::binary("colloquy-store"),
+        addr,
+        STORE_SERVICE,
+        dir.join(format!("store{suffix}.log")),
+    )
+    .env("COLLOQUY_STORE__DATABASE__URL", database_url)
+    .env("COLLOQUY_STORE__LISTEN", addr.to_string())
+}
+
 /// Writes `token` to the file `name` in `dir` and returns its path, for a `*_TOKEN_FILE`
 /// setting.
 pub fn token_file(dir: &Path, name: &str, token: &str) -> String {
@@ -241,16 +256,7 @@ impl Env {
             .expect("the fake provider starts");
         let database = TestDatabase::create(backend, dir.path(), "colloquy_e2e").await;
 
-        let store_addr = ports::free_local_addr();
-        let mut store = ServiceProcess::new(
-            "colloquy-store",
-            processes::binary("colloquy-store"),
-            store_addr,
-            STORE_SERVICE,
-            dir.path().join("store.log"),
-        )
-        .env("COLLOQUY_STORE__DATABASE__URL", &database.url)
-        .env("COLLOQUY_STORE__LISTEN", store_addr.to_string());
+        let mut store = store_process(dir.path(), "", &database.url);
 
         let key_file = dir.path().join("api-key");
         let api_key = format!("sk-e2e-{}", uuid::Uuid::new_v4().simple());
@@ -326,16 +332,7 @@ impl Env {
     /// once it reports SERVING.
     pub async fn start_store_replica(&self, name: &str) -> ServiceProcess {
         let dir = self.dir.as_ref().expect("the test directory").path();
-        let addr = ports::free_local_addr();
-        let mut store = ServiceProcess::new(
-            "colloquy-store",
-            processes::binary("colloquy-store"),
-            addr,
-            STORE_SERVICE,
-            dir.join(format!("store-{name}.log")),
-        )
-        .env("COLLOQUY_STORE__DATABASE__URL", &self.database.url)
-        .env("COLLOQUY_STORE__LISTEN", addr.to_string());
+        let mut store = store_process(dir, &format!("-{name}"), &self.database.url);
         for (key, value) in &self.replica.env {
             store = store.env(key, value.clone());
         }
