@@ -21,7 +21,7 @@ use tonic::Status;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::budgets::{BudgetDemand, BudgetHold, Budgets};
+use crate::budgets::{BudgetDemand, Budgets};
 use crate::events::{self, StartedInfo};
 use crate::fallback::{self, Failed, Opened};
 use crate::history::{self, History};
@@ -133,17 +133,36 @@ impl Gateway {
         } else {
             0
         };
-        // Budgets first: their check is local unless this replica's lease runs out.
+        let key_id = key.as_ref().map(|key| key.id.as_str());
+        let reservation = match &self.limiter {
+            Some(limiter) => {
+                let demand = Demand {
+                    key_id,
+                    tenant: &chat.tenant,
+                    platform: &primary.platform.name,
+                    model: &model,
+                    tokens: limiter.estimate(prompt_tokens, chat.parameters.max_tokens),
+                };
+                limiter.admit(&demand).await?
+            }
+            None => None,
+        };
         let budget = match &self.budgets {
             Some(budgets) => {
                 let demand = BudgetDemand {
                     tenant: &chat.tenant,
-                    key_id: key.as_ref().map(|key| key.id.as_str()),
+                    key_id,
                     model: &model,
                     input_tokens: prompt_tokens,
                     max_tokens: chat.parameters.max_tokens,
                 };
-                budgets.admit(&demand).await?
+                match budgets.admit(&demand).await {
+                    Ok(hold) => hold,
+                    Err(refused) => {
+                        self.settle(reservation, Some(0));
+                        return Err(refused);
+                    }
+                }
             }
             None => None,
         };
@@ -165,10 +184,27 @@ impl Gateway {
             budget: budget.as_ref().map(|hold| hold.charge.clone()),
         };
         crate::telemetry::record_request(&turn.model, &turn.conversation_id);
-        let held = self.hold(&turn, prompt_tokens, budget).await?;
+        // The completion is admitted to the outbox, durably, before the provider is called: a
+        // full or failing outbox refuses the request instead of leaving a completion without a
+        // record, and a gateway that dies from here on still leaves one.
+        let admission = match self.ledger.admit(turn.interrupted_record()).await {
+            Ok(admission) => admission,
+            Err(error) => {
+                // Refused before the provider: nothing was used of the reservations.
+                self.settle(reservation, Some(0));
+                if let (Some(budgets), Some(hold)) = (&self.budgets, budget) {
+                    budgets.release(hold);
+                }
+                return Err(error);
+            }
+        };
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (ready_tx, ready_rx) = oneshot::channel();
         let gateway = Arc::clone(self);
+        let held = Held {
+            admission,
+            reservation,
+        };
         tokio::spawn(
             async move { gateway.run(turn, held, tx, ready_tx).await }
                 .instrument(tracing::Span::current()),
@@ -327,64 +363,6 @@ impl Gateway {
 }
 
 impl Gateway {
-    /// Admits the turn to the outbox, durably, before its provider is called: a full or
-    /// failing outbox refuses the request instead of leaving a completion without a record,
-    /// and a gateway that dies from here on still leaves one. The shared rate limits are asked
-    /// meanwhile, so the two waits overlap; a call they refuse has its admission withdrawn.
-    /// Whatever refuses the call, nothing it reserved stays taken.
-    async fn hold(
-        &self,
-        turn: &Turn,
-        prompt_tokens: u64,
-        budget: Option<BudgetHold>,
-    ) -> Result<Held, GatewayError> {
-        let (admitted, limited) = tokio::join!(
-            self.ledger.admit(turn.interrupted_record()),
-            self.rate_limit(turn, prompt_tokens)
-        );
-        let refused = match (admitted, limited) {
-            (Ok(admission), Ok(reservation)) => {
-                return Ok(Held {
-                    admission,
-                    reservation,
-                });
-            }
-            (Ok(admission), Err(refused)) => {
-                self.ledger.withdraw(admission).await;
-                refused
-            }
-            (Err(error), Ok(reservation)) => {
-                self.settle(reservation, Some(0));
-                error
-            }
-            (Err(error), Err(_)) => error,
-        };
-        if let (Some(budgets), Some(hold)) = (&self.budgets, budget) {
-            budgets.release(hold);
-        }
-        Err(refused)
-    }
-
-    /// Takes what the turn needs from the rate limits that apply (none when no limit is
-    /// configured).
-    async fn rate_limit(
-        &self,
-        turn: &Turn,
-        prompt_tokens: u64,
-    ) -> Result<Option<Reservation>, GatewayError> {
-        let Some(limiter) = &self.limiter else {
-            return Ok(None);
-        };
-        let demand = Demand {
-            key_id: turn.key.as_ref().map(|key| key.id.as_str()),
-            tenant: &turn.chat.tenant,
-            platform: &turn.primary.platform.name,
-            model: &turn.model,
-            tokens: limiter.estimate(prompt_tokens, turn.chat.parameters.max_tokens),
-        };
-        limiter.admit(&demand).await
-    }
-
     /// Corrects the token limits by what a completion used.
     fn settle(&self, reservation: Option<Reservation>, used: Option<u64>) {
         if let (Some(limiter), Some(reservation)) = (&self.limiter, reservation) {

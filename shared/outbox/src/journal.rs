@@ -82,11 +82,6 @@ enum Command {
     Abandon {
         key: u64,
     },
-    /// An admission of a completion that was refused after all (before its provider was
-    /// called): removed, nothing is delivered.
-    Withdraw {
-        key: u64,
-    },
     Remove {
         delivered: Vec<u64>,
         rejected: Vec<u64>,
@@ -160,7 +155,6 @@ impl Journal {
             owed: HashSet::new(),
             last_error: None,
             abandoned: Vec::new(),
-            withdrawn: Vec::new(),
             failures: 0,
             failing_log: LogLimiter::new(FAILING_LOG_EVERY),
             shared: Arc::clone(&shared),
@@ -184,12 +178,6 @@ impl Journal {
     pub async fn complete(&self, key: u64, entry: Bytes) -> Result<(), JournalError> {
         self.ask(|reply| Command::Complete { key, entry, reply })
             .await
-    }
-
-    /// Removes the admission `key` of a completion refused before it ran; nothing is
-    /// delivered for it. Waits only for the writer to take the command, not for the commit.
-    pub async fn withdraw(&self, key: u64) {
-        let _ = self.commands.send(Command::Withdraw { key }).await;
     }
 
     /// Hands the admission's stored record to delivery. Returns false when the writer cannot
@@ -308,8 +296,6 @@ struct Writer {
     last_error: Option<String>,
     /// Abandoned while the file was closed; handed to delivery once it is open again.
     abandoned: Vec<u64>,
-    /// Withdrawn while the file was closed or a commit failed; removed by the next commit.
-    withdrawn: Vec<u64>,
     /// Failed commits and reopenings in a row.
     failures: u32,
     failing_log: LogLimiter,
@@ -385,10 +371,6 @@ impl Writer {
                     match command {
                         // Not lost with the commit: kept for the next one.
                         Command::Abandon { key } => self.abandoned.push(*key),
-                        Command::Withdraw { key } => {
-                            self.live.remove(key);
-                            self.withdrawn.push(*key);
-                        }
                         Command::Complete { key, .. } => {
                             self.owed.insert(*key);
                         }
@@ -418,7 +400,7 @@ impl Writer {
                 Command::Complete { reply, .. } | Command::Remove { reply, .. } => {
                     answer_write(reply)
                 }
-                Command::Abandon { .. } | Command::Withdraw { .. } => {}
+                Command::Abandon { .. } => {}
                 Command::Oldest { limit, reply } => {
                     let _ = reply.send(self.read(|db| oldest(db, limit)));
                 }
@@ -441,8 +423,7 @@ impl Writer {
         let only_removals = group
             .iter()
             .all(|command| matches!(command, Command::Remove { .. }) || !command.writes())
-            && self.abandoned.is_empty()
-            && self.withdrawn.is_empty();
+            && self.abandoned.is_empty();
         if only_removals {
             txn.set_durability(Durability::None)
                 .map_err(JournalError::from_display)?;
@@ -462,14 +443,6 @@ impl Writer {
                 Command::Abandon { key } => Some(*key),
                 _ => None,
             });
-            let withdraws = group.iter().filter_map(|command| match command {
-                Command::Withdraw { key } => Some(*key),
-                _ => None,
-            });
-            for key in self.withdrawn.iter().copied().chain(withdraws) {
-                admitted.remove(key).map_err(JournalError::from_display)?;
-                committed.settled.push(key);
-            }
             for key in self.abandoned.iter().copied().chain(abandons) {
                 if let Some(entry) = admitted.remove(key).map_err(JournalError::from_display)? {
                     let entry = entry.value().to_vec();
@@ -516,7 +489,6 @@ impl Writer {
                         }
                     }
                     Command::Abandon { .. }
-                    | Command::Withdraw { .. }
                     | Command::Oldest { .. }
                     | Command::RejectedCount { .. } => {}
                 }
@@ -525,7 +497,6 @@ impl Writer {
         }
         txn.commit().map_err(JournalError::from_display)?;
         self.abandoned.clear();
-        self.withdrawn.clear();
         Ok(committed)
     }
 
@@ -672,10 +643,6 @@ impl Writer {
             Command::Abandon { key } => {
                 self.owed.remove(&key);
                 self.abandoned.push(key);
-            }
-            Command::Withdraw { key } => {
-                self.live.remove(&key);
-                self.withdrawn.push(key);
             }
             Command::Oldest { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));

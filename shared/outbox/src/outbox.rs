@@ -188,13 +188,6 @@ impl Admission {
         }
     }
 
-    /// Withdraws the admission of a completion refused before its provider was called: no
-    /// record is delivered for it.
-    pub async fn withdraw(mut self) {
-        self.settle();
-        self.outbox.journal.withdraw(self.key).await;
-    }
-
     fn settle(&mut self) {
         if !std::mem::replace(&mut self.settled, true) {
             self.outbox.running.fetch_sub(1, Ordering::AcqRel);

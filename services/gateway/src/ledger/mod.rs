@@ -87,12 +87,6 @@ impl Ledger {
         }
     }
 
-    /// Takes back the admission of a completion refused before its provider was called:
-    /// nothing is recorded for it.
-    pub async fn withdraw(&self, place: Place) {
-        place.admission.withdraw().await;
-    }
-
     /// Writes the completion's record in place of its admission, cut to the size limits. A
     /// disk that cannot take it now is tried again until it can: the caller's terminal event
     /// waits for this, so a completion the caller saw end is always in the ledger. Nothing of

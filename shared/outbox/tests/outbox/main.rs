@@ -141,27 +141,6 @@ async fn a_dropped_admission_delivers_its_fallback_record() {
 }
 
 #[tokio::test]
-async fn a_withdrawn_admission_delivers_nothing_even_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("o.redb");
-    {
-        let outbox = Outbox::open(&path, 10, WhenFull::Refuse).unwrap();
-        let refused = outbox.admit(&fallback("refused"), TRACE).await.unwrap();
-        refused.withdraw().await;
-        assert_eq!(outbox.running(), 0);
-        // A commit after the withdrawal: what the restart finds is on disk.
-        keep(&outbox, "kept").await;
-    }
-    let outbox = reopen(&path, 10).await;
-    assert_eq!(outbox.recovered(), 0, "the withdrawn admission is gone");
-    let store = FlakyStore::default();
-    deliver_pending(Arc::clone(&outbox), store.clone(), fast(), async {}).await;
-    let received = store.received();
-    assert_eq!(received.get("record kept"), Some(&1), "{received:?}");
-    assert_eq!(received.len(), 1, "{received:?}");
-}
-
-#[tokio::test]
 async fn a_full_outbox_refuses_new_completions_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(&dir.path().join("o.redb"), 2, WhenFull::Refuse).unwrap();
