@@ -98,7 +98,7 @@ impl Writer {
             Lookup::Read => Classified::read(&txn, jobs).await?,
         };
         let mut platforms = PlatformIds::new(&self.platforms);
-        let mut priced = Vec::new();
+        // Each new turn's model, currency and cost when it has a price.
         let mut costs = Vec::new();
         if !batch.new.is_empty() {
             // Microseconds: what Postgres keeps, so page tokens compare equal on both databases.
@@ -134,8 +134,7 @@ impl Writer {
                         ));
                         let cost = match pricing {
                             TurnPricing::Priced { cost, model, .. } => {
-                                priced.push((index, model, cost.currency.clone(), cost.total));
-                                Some((cost.currency, cost.total))
+                                Some((model, cost.currency, cost.total))
                             }
                             TurnPricing::Unpriced { .. } => None,
                         };
@@ -164,7 +163,7 @@ impl Writer {
                         started_at: record.summary.timing.started_at,
                         cost: cost
                             .as_ref()
-                            .map(|(currency, total)| (currency.as_str(), *total)),
+                            .map(|(_, currency, total)| (currency.as_str(), *total)),
                         reserved: record.budget.as_ref(),
                     }
                 })
@@ -175,6 +174,9 @@ impl Writer {
         platforms.committed();
         // Counted once committed, so a batch retried record by record is not counted twice.
         self.metrics.batch(jobs.len());
+        let priced = costs.into_iter().filter_map(|(index, cost)| {
+            cost.map(|(model, currency, total)| (index, model, currency, total))
+        });
         for (index, model, currency, total) in priced {
             let record = &jobs[index].record;
             let platform = &record.platform.name;

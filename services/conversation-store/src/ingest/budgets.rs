@@ -48,8 +48,8 @@ pub async fn apply(txn: &DatabaseTransaction, charges: &[Charge<'_>]) -> Result<
     let mut spend: BTreeMap<(i64, DateTime<Utc>), (Decimal, i64)> = BTreeMap::new();
     let mut leases: BTreeMap<(i64, DateTime<Utc>, &str), Settlement> = BTreeMap::new();
     for charge in charges {
-        for (budget, period) in &applying {
-            let applies = match Scope::parse(&budget.scope)? {
+        for (budget, scope, period) in &applying {
+            let applies = match scope {
                 Scope::Tenant => budget.subject == charge.tenant,
                 Scope::Key => budget.subject == charge.key_id,
             };
@@ -105,11 +105,11 @@ pub async fn apply(txn: &DatabaseTransaction, charges: &[Charge<'_>]) -> Result<
     settle_leases(txn, leases).await
 }
 
-/// The budgets of the charges' tenants and keys, each with its period.
+/// The budgets of the charges' tenants and keys, each with its scope and period.
 async fn budgets_of(
     txn: &DatabaseTransaction,
     charges: &[Charge<'_>],
-) -> Result<Vec<(budget::Model, Period)>, StoreError> {
+) -> Result<Vec<(budget::Model, Scope, Period)>, StoreError> {
     let mut tenants: Vec<&str> = charges.iter().map(|c| c.tenant).collect();
     tenants.sort_unstable();
     tenants.dedup();
@@ -138,8 +138,9 @@ async fn budgets_of(
         .await?
         .into_iter()
         .map(|row| {
+            let scope = Scope::parse(&row.scope)?;
             let period = Period::parse(&row.period)?;
-            Ok((row, period))
+            Ok((row, scope, period))
         })
         .collect()
 }

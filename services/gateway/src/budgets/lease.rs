@@ -193,6 +193,11 @@ impl Lease {
         self.rule.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Whether the budget is kept in `currency` (without copying the rule).
+    pub fn in_currency(&self, currency: &str) -> bool {
+        self.rule.lock().unwrap_or_else(|e| e.into_inner()).currency == currency
+    }
+
     pub fn set_rule(&self, rule: Rule) {
         *self.rule.lock().unwrap_or_else(|e| e.into_inner()) = rule;
     }

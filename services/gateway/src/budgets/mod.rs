@@ -166,7 +166,7 @@ impl Budgets {
         };
         let mut taken: Vec<Arc<Lease>> = Vec::new();
         for lease in applying {
-            if lease.rule().currency != currency {
+            if !lease.in_currency(currency) {
                 continue;
             }
             if let Err(refused) = self.take(&lease, estimate).await {
