@@ -75,6 +75,7 @@ async fn set_budget(env: &Env, key_id: &str, limit: &str) -> store::Budget {
                 amount: limit.into(),
                 currency: "USD".into(),
             }),
+            ..Default::default()
         })
         .await
         .expect("budget set")
@@ -83,7 +84,10 @@ async fn set_budget(env: &Env, key_id: &str, limit: &str) -> store::Budget {
 
 async fn budget(env: &Env, id: i64) -> store::Budget {
     admin(env)
-        .get_budget(store::GetBudgetRequest { id })
+        .get_budget(store::GetBudgetRequest {
+            id,
+            ..Default::default()
+        })
         .await
         .expect("budget")
         .into_inner()

@@ -298,6 +298,7 @@ async fn issue_key(store: SocketAddr) -> anyhow::Result<String> {
                 amount: "1000000".into(),
                 currency: "USD".into(),
             }),
+            ..Default::default()
         })
         .await
         .context("cannot set the benchmark key's budget")?;

@@ -1,14 +1,16 @@
-//! `colloquy budgets set | list | show | delete`: what tenants and keys may spend per day or
-//! month, and where each budget stands (set and delete with an admin credential).
+//! `colloquy budgets set | list | show | delete`: what tenants and keys may spend, or the
+//! tokens they may use, per day or month, and where each budget stands in the current or a
+//! past period (set and delete with an admin credential).
 
 use colloquy_proto::store::v1 as pb;
+use colloquy_records::time::timestamp_to_proto;
 
 use crate::connect::Target;
 
 #[derive(clap::Subcommand)]
 pub enum BudgetsCommand {
-    /// Set a budget on a tenant or a key; one of the same subject, period and currency takes
-    /// the new limit and keeps its spend.
+    /// Set a budget on a tenant or a key; one of the same subject, period and unit (currency
+    /// or tokens) takes the new limit and keeps its spend.
     Set(SetArgs),
     /// List budgets with their spend, reservations and what remains this period.
     List {
@@ -18,11 +20,17 @@ pub enum BudgetsCommand {
         /// Only this key's budgets.
         #[arg(long, default_value = "")]
         key: String,
+        /// Each budget's period holding this instant (RFC 3339) instead of the current one.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Show one budget.
     Show {
         /// The budget's id.
         id: i64,
+        /// The period holding this instant (RFC 3339) instead of the current one.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Delete a budget: calls are no longer held to it once gateways refresh.
     Delete {
@@ -45,15 +53,21 @@ pub struct SetArgs {
     /// The key (`key_…`) the budget limits.
     #[arg(long)]
     key: Option<String>,
-    /// When it resets (calendar days or months, UTC).
+    /// When it resets (calendar days or months of `--time-zone`).
     #[arg(long, value_enum, default_value = "month")]
     period: Period,
-    /// The limit, an exact decimal amount such as 250.00.
-    #[arg(long)]
-    limit: String,
+    /// The IANA time zone whose calendar the periods follow, such as Europe/Berlin.
+    #[arg(long, default_value = "UTC")]
+    time_zone: String,
+    /// The limit on spend, an exact decimal amount such as 250.00.
+    #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
+    limit: Option<String>,
     /// The limit's currency.
     #[arg(long, default_value = "USD")]
     currency: String,
+    /// A limit on tokens (input and output) instead of spend.
+    #[arg(long)]
+    tokens: Option<u64>,
 }
 
 pub async fn run(store: &Target, command: BudgetsCommand) -> anyhow::Result<()> {
@@ -74,20 +88,23 @@ pub async fn run(store: &Target, command: BudgetsCommand) -> anyhow::Result<()> 
                     scope: scope as i32,
                     subject,
                     period: period as i32,
-                    limit: Some(pb::Money {
-                        amount: args.limit,
+                    limit: args.limit.map(|amount| pb::Money {
+                        amount,
                         currency: args.currency,
                     }),
+                    token_limit: args.tokens,
+                    time_zone: args.time_zone,
                 })
                 .await?
                 .into_inner();
             print_budget(&budget);
         }
-        BudgetsCommand::List { tenant, key } => {
+        BudgetsCommand::List { tenant, key, at } => {
             let budgets = client
                 .list_budgets(pb::ListBudgetsRequest {
                     tenant,
                     key_id: key,
+                    at: at.map(timestamp_to_proto),
                 })
                 .await?
                 .into_inner()
@@ -96,9 +113,12 @@ pub async fn run(store: &Target, command: BudgetsCommand) -> anyhow::Result<()> 
                 print_budget(budget);
             }
         }
-        BudgetsCommand::Show { id } => {
+        BudgetsCommand::Show { id, at } => {
             let budget = client
-                .get_budget(pb::GetBudgetRequest { id })
+                .get_budget(pb::GetBudgetRequest {
+                    id,
+                    at: at.map(timestamp_to_proto),
+                })
                 .await?
                 .into_inner();
             print_budget(&budget);
@@ -124,20 +144,27 @@ fn print_budget(budget: &pb::Budget) {
         Ok(pb::BudgetPeriod::Day) => "day",
         _ => "month",
     };
-    let (limit, currency) = budget
-        .limit
-        .as_ref()
-        .map(|m| (m.amount.as_str(), m.currency.as_str()))
-        .unwrap_or_default();
-    let until = budget
-        .period_end
-        .as_ref()
-        .and_then(|ts| chrono::DateTime::from_timestamp(ts.seconds, 0))
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default();
+    let limit = match (&budget.limit, budget.token_limit) {
+        (Some(money), _) => format!("{} {}", money.amount, money.currency),
+        (None, Some(tokens)) => format!("{tokens} tokens"),
+        (None, None) => String::new(),
+    };
+    let instant = |ts: Option<&prost_types::Timestamp>| {
+        ts.and_then(|ts| chrono::DateTime::from_timestamp(ts.seconds, 0))
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
     println!(
-        "{}  {scope} {}  {limit} {currency} per {period}  spent {}  reserved {}  remaining {}  \
-         ({} turns, resets {until})",
-        budget.id, budget.subject, budget.spent, budget.reserved, budget.remaining, budget.turns,
+        "{}  {scope} {}  {limit} per {period} ({})  spent {}  reserved {}  remaining {}  \
+         ({} turns, {} to {})",
+        budget.id,
+        budget.subject,
+        budget.time_zone,
+        budget.spent,
+        budget.reserved,
+        budget.remaining,
+        budget.turns,
+        instant(budget.period_start.as_ref()),
+        instant(budget.period_end.as_ref()),
     );
 }

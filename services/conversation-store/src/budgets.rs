@@ -1,8 +1,9 @@
-//! Budgets as the store keeps them: whom a budget limits, the calendar period it resets on,
-//! and the row of a period's spend, which the ingest transaction and gateways' leases both lock
-//! before they change what the period holds.
+//! Budgets as the store keeps them: whom a budget limits, in what unit, the calendar period it
+//! resets on, and the row of a period's spend, which the ingest transaction and gateways'
+//! leases both lock before they change what the period holds.
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
@@ -10,7 +11,7 @@ use sea_orm::{
 };
 
 use crate::decimal::parse_decimal;
-use crate::entity::budget_spend;
+use crate::entity::{budget, budget_spend};
 use crate::error::StoreError;
 
 /// The advisory lock that orders a new budget against ingest on Postgres: every ingest
@@ -44,7 +45,76 @@ impl Scope {
     }
 }
 
-/// The calendar period a budget resets on, in UTC.
+/// A budget as an operator sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetSpec {
+    pub scope: Scope,
+    pub subject: String,
+    pub period: Period,
+    pub unit: Unit,
+    pub limit: Decimal,
+    pub zone: Tz,
+}
+
+impl BudgetSpec {
+    pub fn of(row: &budget::Model) -> Result<Self, StoreError> {
+        Ok(Self {
+            scope: Scope::parse(&row.scope)?,
+            subject: row.subject.clone(),
+            period: Period::parse(&row.period)?,
+            unit: Unit::parse(&row.currency),
+            limit: parse_decimal(&row.limit_amount, "budgets.limit_amount")?,
+            zone: parse_time_zone(&row.time_zone).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "budget {}: unknown time zone {:?}",
+                    row.id, row.time_zone
+                ))
+            })?,
+        })
+    }
+
+    /// The period holding `at`: its first instant and the first instant of the next.
+    pub fn bounds(&self, at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        self.period.bounds(at, self.zone)
+    }
+}
+
+/// What a budget counts: the exact cost of turns priced in a currency, or their total tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unit {
+    Currency(String),
+    Tokens,
+}
+
+impl Unit {
+    /// How the `budgets.currency` column names the unit: the currency code, or `tokens` (which
+    /// no currency code can be: codes are three capital letters).
+    const TOKENS: &'static str = "tokens";
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Currency(code) => code,
+            Self::Tokens => Self::TOKENS,
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            Self::TOKENS => Self::Tokens,
+            code => Self::Currency(code.to_string()),
+        }
+    }
+}
+
+/// The zone a budget's calendar follows, from its IANA name (empty is UTC).
+pub fn parse_time_zone(name: &str) -> Option<Tz> {
+    if name.is_empty() {
+        return Some(Tz::UTC);
+    }
+    name.parse().ok()
+}
+
+/// The calendar period a budget resets on, in its time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
     Day,
@@ -69,9 +139,10 @@ impl Period {
         }
     }
 
-    /// The period holding `at`: its first instant and the first instant of the next.
-    pub fn bounds(self, at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        let day = at.date_naive();
+    /// The period holding `at` on `zone`'s calendar: its first instant and the first instant
+    /// of the next.
+    pub fn bounds(self, at: DateTime<Utc>, zone: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+        let day = at.with_timezone(&zone).date_naive();
         let first = match self {
             Self::Day => day,
             Self::Month => NaiveDate::from_ymd_opt(day.year(), day.month(), 1).unwrap_or(day),
@@ -80,9 +151,21 @@ impl Period {
             Self::Day => first.succ_opt().unwrap_or(first),
             Self::Month => first.checked_add_months(Months::new(1)).unwrap_or(first),
         };
-        let midnight = |date: NaiveDate| Utc.from_utc_datetime(&date.and_time(Default::default()));
-        (midnight(first), midnight(next))
+        (start_of_day(first, zone), start_of_day(next, zone))
     }
+}
+
+/// The first instant of `date` in `zone`: local midnight, or when a clock change skips
+/// midnight (some zones move their clocks at 00:00), the first local time after the gap.
+fn start_of_day(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
+    let midnight = date.and_time(Default::default());
+    (0..=24 * 4)
+        .map(|quarter| midnight + Duration::minutes(15 * quarter))
+        .find_map(|local| zone.from_local_datetime(&local).earliest())
+        .map_or_else(
+            || Utc.from_utc_datetime(&midnight),
+            |start| start.with_timezone(&Utc),
+        )
 }
 
 /// Postgres: ingest takes the budgets lock shared for its transaction.
@@ -177,20 +260,55 @@ mod tests {
 
     #[test]
     fn periods_are_calendar_days_and_months_in_utc() {
-        let (start, end) = Period::Day.bounds(at("2026-12-31T23:59:59.999Z"));
+        let (start, end) = Period::Day.bounds(at("2026-12-31T23:59:59.999Z"), Tz::UTC);
         assert_eq!(
             (start, end),
             (at("2026-12-31T00:00:00Z"), at("2027-01-01T00:00:00Z"))
         );
-        let (start, end) = Period::Month.bounds(at("2026-02-28T12:00:00Z"));
+        let (start, end) = Period::Month.bounds(at("2026-02-28T12:00:00Z"), Tz::UTC);
         assert_eq!(
             (start, end),
             (at("2026-02-01T00:00:00Z"), at("2026-03-01T00:00:00Z"))
         );
-        let (start, end) = Period::Month.bounds(at("2026-12-01T00:00:00Z"));
+        let (start, end) = Period::Month.bounds(at("2026-12-01T00:00:00Z"), Tz::UTC);
         assert_eq!(
             (start, end),
             (at("2026-12-01T00:00:00Z"), at("2027-01-01T00:00:00Z"))
         );
+    }
+
+    #[test]
+    fn periods_follow_the_zones_calendar_across_clock_changes() {
+        let berlin = parse_time_zone("Europe/Berlin").unwrap();
+        // 23:30 UTC on 31 December is already 1 January in Berlin.
+        let (start, end) = Period::Day.bounds(at("2026-12-31T23:30:00Z"), berlin);
+        assert_eq!(
+            (start, end),
+            (at("2026-12-31T23:00:00Z"), at("2027-01-01T23:00:00Z"))
+        );
+        // The day clocks go forward has 23 hours.
+        let (start, end) = Period::Day.bounds(at("2026-03-29T12:00:00Z"), berlin);
+        assert_eq!(
+            (start, end),
+            (at("2026-03-28T23:00:00Z"), at("2026-03-29T22:00:00Z"))
+        );
+        let (start, end) = Period::Month.bounds(at("2026-10-15T00:00:00Z"), berlin);
+        assert_eq!(
+            (start, end),
+            (at("2026-09-30T22:00:00Z"), at("2026-10-31T23:00:00Z"))
+        );
+        // Santiago moved its clocks at midnight: 2022-09-11 began at 01:00 local time.
+        let santiago = parse_time_zone("America/Santiago").unwrap();
+        let (start, _) = Period::Day.bounds(at("2022-09-11T12:00:00Z"), santiago);
+        assert_eq!(start, at("2022-09-11T04:00:00Z"));
+        assert_eq!(parse_time_zone(""), Some(Tz::UTC));
+        assert_eq!(parse_time_zone("Mars/Olympus"), None);
+    }
+
+    #[test]
+    fn a_token_unit_is_no_currency() {
+        assert_eq!(Unit::parse("tokens"), Unit::Tokens);
+        assert_eq!(Unit::parse("USD"), Unit::Currency("USD".into()));
+        assert_eq!(Unit::Tokens.as_str(), "tokens");
     }
 }

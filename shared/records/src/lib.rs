@@ -16,7 +16,7 @@ pub use error::FieldError;
 pub use limits::{MAX_RECORD_MESSAGE_BYTES, RecordLimits, refuse_nul, replace_nul};
 pub use message::{Message, Role, ToolCall};
 pub use provider::ProviderKind;
-pub use record::{BudgetCharge, CompletionRecord, Platform};
+pub use record::{BudgetCharge, CompletionRecord, CostEstimate, Platform};
 pub use summary::{
     CompletionError, CompletionStatus, CompletionSummary, Identifiers, PROVIDER_COST_CURRENCY,
     Timing, UsageIteration,

@@ -74,12 +74,22 @@ pub struct CompletionRecord {
     pub budget: Option<BudgetCharge>,
 }
 
-/// A completion's reservation against budgets: the gateway process holding the leases, and the
-/// amount reserved. The store settles the holder's leases with the record's exact cost.
+/// A completion's reservation against budgets: the gateway process holding the leases, and
+/// what it reserved. The store settles the holder's leases with the record's exact cost and
+/// tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BudgetCharge {
     pub holder: String,
-    pub estimate: Decimal,
+    /// Reserved of spend budgets; `None` when only token budgets applied.
+    pub estimate: Option<CostEstimate>,
+    /// Reserved of token budgets.
+    pub tokens: u64,
+}
+
+/// An amount reserved of spend budgets kept in `currency`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostEstimate {
+    pub amount: Decimal,
     pub currency: String,
 }
 
@@ -216,53 +226,63 @@ impl TryFrom<pb::CompletionRecord> for CompletionRecord {
             output_message,
             summary,
             key_id: wire.key_id,
-            budget: budget_charge(wire.budget_holder, wire.budget_estimate)?,
+            budget: budget_charge(
+                wire.budget_holder,
+                wire.budget_estimate,
+                wire.budget_token_estimate,
+            )?,
         })
     }
 }
 
-/// The charge of a record's wire fields: both or neither.
+/// The charge of a record's wire fields: a holder with what it reserved, or nothing.
 fn budget_charge(
     holder: String,
     estimate: Option<pb::Money>,
+    tokens: u64,
 ) -> Result<Option<BudgetCharge>, FieldError> {
-    match (holder.is_empty(), estimate) {
-        (true, None) => Ok(None),
-        (false, Some(money)) => {
-            let estimate = Decimal::from_str(&money.amount)
+    if holder.is_empty() {
+        return match (estimate, tokens) {
+            (None, 0) => Ok(None),
+            _ => Err(FieldError::new(
+                "budget_holder",
+                "is required with budget_estimate and budget_token_estimate",
+            )),
+        };
+    }
+    let estimate = estimate
+        .map(|money| {
+            let amount = Decimal::from_str(&money.amount)
                 .ok()
                 .filter(|amount| !amount.is_sign_negative())
                 .ok_or_else(|| {
                     FieldError::new("budget_estimate.amount", "is not a non-negative decimal")
                 })?;
-            Ok(Some(BudgetCharge {
-                holder,
-                estimate,
+            Ok(CostEstimate {
+                amount,
                 currency: required(money.currency, "budget_estimate.currency")?,
-            }))
-        }
-        (true, Some(_)) => Err(FieldError::new(
-            "budget_holder",
-            "is required with budget_estimate",
-        )),
-        (false, None) => Err(FieldError::new(
-            "budget_estimate",
-            "is required with budget_holder",
-        )),
-    }
+            })
+        })
+        .transpose()?;
+    Ok(Some(BudgetCharge {
+        holder,
+        estimate,
+        tokens,
+    }))
 }
 
 impl From<CompletionRecord> for pb::CompletionRecord {
     fn from(record: CompletionRecord) -> Self {
-        let (budget_holder, budget_estimate) = match record.budget {
+        let (budget_holder, budget_estimate, budget_token_estimate) = match record.budget {
             Some(charge) => (
                 charge.holder,
-                Some(pb::Money {
-                    amount: charge.estimate.normalize().to_string(),
-                    currency: charge.currency,
+                charge.estimate.map(|estimate| pb::Money {
+                    amount: estimate.amount.normalize().to_string(),
+                    currency: estimate.currency,
                 }),
+                charge.tokens,
             ),
-            None => (String::new(), None),
+            None => (String::new(), None, 0),
         };
         Self {
             record_id: record.record_id,
@@ -281,6 +301,7 @@ impl From<CompletionRecord> for pb::CompletionRecord {
             key_id: record.key_id,
             budget_holder,
             budget_estimate,
+            budget_token_estimate,
         }
     }
 }

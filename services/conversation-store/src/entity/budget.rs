@@ -1,4 +1,5 @@
-//! `budgets`: the most a tenant or a key may spend per calendar period.
+//! `budgets`: the most a tenant or a key may spend, or the most tokens it may use, per
+//! calendar period.
 
 use sea_orm::entity::prelude::*;
 
@@ -11,13 +12,16 @@ pub struct Model {
     pub scope: String,
     /// The tenant's name or the key's id.
     pub subject: String,
-    /// `day` or `month`, in UTC.
+    /// `day` or `month`, in `time_zone`.
     pub period: String,
+    /// The currency of a spend budget, or `tokens`.
     pub currency: String,
-    /// Exact decimal text.
+    /// Exact decimal text (a whole number on a token budget).
     pub limit_amount: String,
     pub created_at: ChronoDateTimeUtc,
     pub updated_at: ChronoDateTimeUtc,
+    /// The IANA zone whose calendar the periods follow.
+    pub time_zone: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

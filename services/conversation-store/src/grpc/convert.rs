@@ -1,6 +1,6 @@
 //! Stored rows to wire answers.
 
-use crate::budgets::{Period, Scope};
+use crate::budgets::{Period, Scope, Unit};
 use crate::query::{BudgetView, CreatedKey, KeyView, LeaseView};
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use colloquy_proto::common::v1 as common;
 use colloquy_proto::store::v1 as pb;
 use colloquy_records::time::{duration_to_proto, timestamp_to_proto};
 use colloquy_records::{CompletionStatus, ProviderKind};
+use rust_decimal::prelude::ToPrimitive;
 
 use crate::content::{message_from_json, messages_from_json};
 use crate::decimal::decimal_text;
@@ -321,7 +322,15 @@ pub fn budget(view: BudgetView) -> pb::Budget {
             Period::Day => pb::BudgetPeriod::Day,
             Period::Month => pb::BudgetPeriod::Month,
         } as i32,
-        limit: Some(money(decimal_text(view.spec.limit), view.spec.currency)),
+        limit: match &view.spec.unit {
+            Unit::Currency(code) => Some(money(decimal_text(view.spec.limit), code.clone())),
+            Unit::Tokens => None,
+        },
+        token_limit: match view.spec.unit {
+            Unit::Currency(_) => None,
+            Unit::Tokens => view.spec.limit.trunc().to_u64(),
+        },
+        time_zone: view.spec.zone.name().to_string(),
         period_start: Some(timestamp_to_proto(view.period_start)),
         period_end: Some(timestamp_to_proto(view.period_end)),
         spent: decimal_text(view.spent),

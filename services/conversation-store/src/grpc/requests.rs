@@ -7,7 +7,7 @@ use colloquy_records::time::timestamp_from_proto;
 use colloquy_pricing::PriceEntry;
 
 use super::convert::price_decimal;
-use crate::budgets::{Period, Scope};
+use crate::budgets::{Period, Scope, Unit, parse_time_zone};
 use crate::error::StoreError;
 use crate::query::{
     BudgetSpec, ConversationFilter, CostGrouping, CostQuery, KeySpec, LeaseWant, PageScope,
@@ -269,7 +269,8 @@ pub fn price_filter(request: pb::ListPricesRequest) -> PriceFilter {
     }
 }
 
-/// The budget `SetBudget` asks for: a subject, a period and a non-negative limit.
+/// The budget `SetBudget` asks for: a subject, a period, a zone, and a non-negative limit on
+/// spend or on tokens.
 pub fn budget_spec(request: pb::SetBudgetRequest) -> Result<BudgetSpec, StoreError> {
     let scope = match pb::BudgetScope::try_from(request.scope) {
         Ok(pb::BudgetScope::Tenant) => Scope::Tenant,
@@ -286,24 +287,52 @@ pub fn budget_spec(request: pb::SetBudgetRequest) -> Result<BudgetSpec, StoreErr
         return Err(StoreError::invalid("subject", "is required"));
     }
     colloquy_records::refuse_nul("subject", &subject)?;
-    let limit = request
-        .limit
-        .ok_or_else(|| StoreError::invalid("limit", "is required"))?;
-    let currency = limit.currency.trim().to_ascii_uppercase();
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(StoreError::invalid(
-            "limit.currency",
-            "must be an ISO 4217 code such as USD",
-        ));
-    }
-    let amount = non_negative(&limit.amount, "limit.amount")?;
+    let zone_name = request.time_zone.trim();
+    let zone = parse_time_zone(zone_name).ok_or_else(|| {
+        StoreError::invalid(
+            "time_zone",
+            format!("{zone_name:?} is not an IANA time zone such as Europe/Berlin"),
+        )
+    })?;
+    let (unit, limit) = match (request.limit, request.token_limit) {
+        (Some(limit), None) => {
+            let currency = limit.currency.trim().to_ascii_uppercase();
+            if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(StoreError::invalid(
+                    "limit.currency",
+                    "must be an ISO 4217 code such as USD",
+                ));
+            }
+            let amount = non_negative(&limit.amount, "limit.amount")?;
+            (Unit::Currency(currency), amount)
+        }
+        (None, Some(tokens)) => (Unit::Tokens, rust_decimal::Decimal::from(tokens)),
+        (Some(_), Some(_)) => {
+            return Err(StoreError::invalid(
+                "token_limit",
+                "a budget limits spend or tokens: set limit or token_limit, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(StoreError::invalid(
+                "limit",
+                "is required (or token_limit, for a budget on tokens)",
+            ));
+        }
+    };
     Ok(BudgetSpec {
         scope,
         subject,
         period,
-        currency,
-        limit: amount,
+        unit,
+        limit,
+        zone,
     })
+}
+
+/// The instant whose period a budget read asks for; now when not given.
+pub fn budget_instant(at: Option<prost_types::Timestamp>) -> Result<DateTime<Utc>, StoreError> {
+    Ok(time(at, "at")?.unwrap_or_else(Utc::now))
 }
 
 /// The holds a gateway asks for in `LeaseBudgets`; `outstanding` and `least` may be empty

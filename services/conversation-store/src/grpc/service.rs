@@ -300,7 +300,7 @@ impl ConversationStore for StoreService {
     ) -> Result<Response<pb::Budget>, Status> {
         traced("SetBudget", request, |request| async move {
             let view = query::set_budget(&self.db, &requests::budget_spec(request)?).await?;
-            tracing::info!(budget_id = view.id, scope = view.spec.scope.as_str(), subject = %view.spec.subject, limit = %view.spec.limit, "budget set");
+            tracing::info!(budget_id = view.id, scope = view.spec.scope.as_str(), subject = %view.spec.subject, limit = %view.spec.limit, unit = view.spec.unit.as_str(), time_zone = view.spec.zone.name(), "budget set");
             Ok(convert::budget(view))
         })
         .await
@@ -323,8 +323,9 @@ impl ConversationStore for StoreService {
         request: Request<pb::GetBudgetRequest>,
     ) -> Result<Response<pb::Budget>, Status> {
         traced("GetBudget", request, |request| async move {
+            let at = requests::budget_instant(request.at)?;
             Ok(convert::budget(
-                query::get_budget(&self.db, request.id).await?,
+                query::get_budget(&self.db, request.id, at).await?,
             ))
         })
         .await
@@ -337,7 +338,8 @@ impl ConversationStore for StoreService {
         traced("ListBudgets", request, |request| async move {
             let tenant = Some(request.tenant.as_str()).filter(|t| !t.is_empty());
             let key = Some(request.key_id.as_str()).filter(|k| !k.is_empty());
-            let views = query::list_budgets(&self.db, tenant, key).await?;
+            let at = requests::budget_instant(request.at)?;
+            let views = query::list_budgets(&self.db, tenant, key, at).await?;
             Ok(pb::ListBudgetsResponse {
                 budgets: views.into_iter().map(convert::budget).collect(),
             })

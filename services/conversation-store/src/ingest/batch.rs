@@ -164,6 +164,8 @@ impl Writer {
                         cost: cost
                             .as_ref()
                             .map(|(_, currency, total)| (currency.as_str(), *total)),
+                        tokens: (!record.summary.usage_unknown)
+                            .then(|| record.summary.usage.total_tokens()),
                         reserved: record.budget.as_ref(),
                     }
                 })

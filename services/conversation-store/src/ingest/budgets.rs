@@ -1,7 +1,8 @@
 //! The budgets a batch's turns count against, updated in the batch's own transaction: each
-//! priced turn adds its exact cost to the spend of every budget of its tenant and of its key in
-//! the period it started in, and settles the leases of the gateway that admitted it. A record
-//! written twice is a duplicate before it gets here, so spend is exactly-once like the turn.
+//! turn adds its exact cost (when priced in the budget's currency) or its tokens (when known)
+//! to every budget of its tenant and of its key in the period it started in, and settles the
+//! leases of the gateway that admitted it. A record written twice is a duplicate before it
+//! gets here, so spend is exactly-once like the turn.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::budgets::{self, Period, Scope};
+use crate::budgets::{self, BudgetSpec, Scope, Unit};
 use crate::decimal::{decimal_text, parse_decimal};
 use crate::entity::{budget, budget_lease, budget_spend};
 use crate::error::StoreError;
@@ -23,7 +24,31 @@ pub struct Charge<'r> {
     pub started_at: DateTime<Utc>,
     /// The turn's exact cost and its currency; `None` when it has no price.
     pub cost: Option<(&'r str, Decimal)>,
+    /// The turn's total tokens; `None` when its usage is unknown.
+    pub tokens: Option<u64>,
     pub reserved: Option<&'r BudgetCharge>,
+}
+
+impl Charge<'_> {
+    /// What the turn adds to a budget counting `unit`, and what its gateway reserved for it.
+    fn in_unit(&self, unit: &Unit) -> (Option<Decimal>, Decimal) {
+        match unit {
+            Unit::Currency(code) => (
+                self.cost
+                    .filter(|(currency, _)| currency == code)
+                    .map(|(_, amount)| amount),
+                self.reserved
+                    .and_then(|charge| charge.estimate.as_ref())
+                    .filter(|estimate| &estimate.currency == code)
+                    .map_or(Decimal::ZERO, |estimate| estimate.amount),
+            ),
+            Unit::Tokens => (
+                self.tokens.map(Decimal::from),
+                self.reserved
+                    .map_or(Decimal::ZERO, |charge| Decimal::from(charge.tokens)),
+            ),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -36,7 +61,7 @@ struct Settlement {
 pub async fn apply(txn: &DatabaseTransaction, charges: &[Charge<'_>]) -> Result<(), StoreError> {
     if charges
         .iter()
-        .all(|c| c.cost.is_none() && c.reserved.is_none())
+        .all(|c| c.cost.is_none() && c.tokens.is_none() && c.reserved.is_none())
     {
         return Ok(());
     }
@@ -48,32 +73,27 @@ pub async fn apply(txn: &DatabaseTransaction, charges: &[Charge<'_>]) -> Result<
     let mut spend: BTreeMap<(i64, DateTime<Utc>), (Decimal, i64)> = BTreeMap::new();
     let mut leases: BTreeMap<(i64, DateTime<Utc>, &str), Settlement> = BTreeMap::new();
     for charge in charges {
-        for (budget, scope, period) in &applying {
-            let applies = match scope {
-                Scope::Tenant => budget.subject == charge.tenant,
-                Scope::Key => budget.subject == charge.key_id,
+        for (id, spec) in &applying {
+            let applies = match spec.scope {
+                Scope::Tenant => spec.subject == charge.tenant,
+                Scope::Key => spec.subject == charge.key_id,
             };
             if !applies {
                 continue;
             }
-            let (start, _) = period.bounds(charge.started_at);
-            let cost = charge
-                .cost
-                .filter(|(currency, _)| *currency == budget.currency)
-                .map(|(_, amount)| amount);
-            if let Some(amount) = cost {
-                let entry = spend.entry((budget.id, start)).or_default();
+            let (start, _) = spec.bounds(charge.started_at);
+            let (amount, estimate) = charge.in_unit(&spec.unit);
+            if let Some(amount) = amount {
+                let entry = spend.entry((*id, start)).or_default();
                 entry.0 += amount;
                 entry.1 += 1;
             }
             if let Some(reserved) = charge.reserved {
                 let settlement = leases
-                    .entry((budget.id, start, reserved.holder.as_str()))
+                    .entry((*id, start, reserved.holder.as_str()))
                     .or_default();
-                settlement.cost += cost.unwrap_or_default();
-                if reserved.currency == budget.currency {
-                    settlement.estimate += reserved.estimate;
-                }
+                settlement.cost += amount.unwrap_or_default();
+                settlement.estimate += estimate;
             }
         }
     }
@@ -105,11 +125,11 @@ pub async fn apply(txn: &DatabaseTransaction, charges: &[Charge<'_>]) -> Result<
     settle_leases(txn, leases).await
 }
 
-/// The budgets of the charges' tenants and keys, each with its scope and period.
+/// The budgets of the charges' tenants and keys, by id.
 async fn budgets_of(
     txn: &DatabaseTransaction,
     charges: &[Charge<'_>],
-) -> Result<Vec<(budget::Model, Scope, Period)>, StoreError> {
+) -> Result<Vec<(i64, BudgetSpec)>, StoreError> {
     let mut tenants: Vec<&str> = charges.iter().map(|c| c.tenant).collect();
     tenants.sort_unstable();
     tenants.dedup();
@@ -136,12 +156,8 @@ async fn budgets_of(
         .filter(subjects)
         .all(txn)
         .await?
-        .into_iter()
-        .map(|row| {
-            let scope = Scope::parse(&row.scope)?;
-            let period = Period::parse(&row.period)?;
-            Ok((row, scope, period))
-        })
+        .iter()
+        .map(|row| Ok((row.id, BudgetSpec::of(row)?)))
         .collect()
 }
 

@@ -14,6 +14,7 @@ mod m0008_upstream_cost_and_iterations;
 mod m0009_api_keys;
 mod m0010_checked_catalogue;
 mod m0011_budgets;
+mod m0012_budget_zones_and_tokens;
 mod seed;
 
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_api_keys::Migration),
             Box::new(m0010_checked_catalogue::Migration),
             Box::new(m0011_budgets::Migration),
+            Box::new(m0012_budget_zones_and_tokens::Migration),
         ]
     }
 }

@@ -14,7 +14,8 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-use crate::budgets::{self, Period, Scope};
+pub use crate::budgets::BudgetSpec;
+use crate::budgets::{self, Scope, Unit};
 use crate::decimal::{decimal_text, parse_decimal};
 use crate::entity::{budget, budget_lease, budget_spend, turn};
 use crate::error::StoreError;
@@ -22,17 +23,7 @@ use crate::error::StoreError;
 /// Shortest and longest lease a gateway may ask for.
 const LEASE_TTL_MS: std::ops::RangeInclusive<u32> = 1_000..=60_000;
 
-/// A budget as an operator sets it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BudgetSpec {
-    pub scope: Scope,
-    pub subject: String,
-    pub period: Period,
-    pub currency: String,
-    pub limit: Decimal,
-}
-
-/// A budget with where its current period stands.
+/// A budget with where one of its periods stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BudgetView {
     pub id: i64,
@@ -90,16 +81,6 @@ pub struct LeaseView {
     pub expires_at: DateTime<Utc>,
 }
 
-fn spec_of(row: &budget::Model) -> Result<BudgetSpec, StoreError> {
-    Ok(BudgetSpec {
-        scope: Scope::parse(&row.scope)?,
-        subject: row.subject.clone(),
-        period: Period::parse(&row.period)?,
-        currency: row.currency.clone(),
-        limit: parse_decimal(&row.limit_amount, "budgets.limit_amount")?,
-    })
-}
-
 /// What a live lease holds beyond its settled turns.
 fn hold(lease: &budget_lease::Model, now: DateTime<Utc>) -> Result<Decimal, StoreError> {
     if lease.expires_at <= now {
@@ -122,28 +103,34 @@ async fn leases_of(
         .await
 }
 
-/// The view of `row` in the period holding `now`.
+/// The view of `row` in the period holding `at`: the current period's spend as ingest keeps
+/// it, with what live leases hold; a past period's as the ledger holds it.
 async fn view(
     db: &impl ConnectionTrait,
     row: budget::Model,
-    now: DateTime<Utc>,
+    at: DateTime<Utc>,
 ) -> Result<BudgetView, StoreError> {
-    let spec = spec_of(&row)?;
-    let (period_start, period_end) = spec.period.bounds(now);
-    let spend = budget_spend::Entity::find_by_id((row.id, period_start))
-        .one(db)
-        .await?;
-    let (spent, turns) = match spend {
-        Some(spend) => (
-            parse_decimal(&spend.spent, "budget_spend.spent")?,
-            u64::try_from(spend.turns).unwrap_or_default(),
-        ),
-        None => (Decimal::ZERO, 0),
-    };
+    let spec = BudgetSpec::of(&row)?;
+    let now = Utc::now();
+    let (period_start, period_end) = spec.bounds(at);
     let mut reserved = Decimal::ZERO;
-    for lease in leases_of(db, row.id, period_start).await? {
-        reserved += hold(&lease, now)?;
-    }
+    let (spent, turns) = if period_end <= now {
+        ledger_spend(db, &spec, period_start, period_end).await?
+    } else {
+        for lease in leases_of(db, row.id, period_start).await? {
+            reserved += hold(&lease, now)?;
+        }
+        match budget_spend::Entity::find_by_id((row.id, period_start))
+            .one(db)
+            .await?
+        {
+            Some(spend) => (
+                parse_decimal(&spend.spent, "budget_spend.spent")?,
+                u64::try_from(spend.turns).unwrap_or_default(),
+            ),
+            None => (Decimal::ZERO, 0),
+        }
+    };
     Ok(BudgetView {
         id: row.id,
         spec,
@@ -157,8 +144,56 @@ async fn view(
     })
 }
 
+/// What the ledger holds for `spec` in the period from `start` to `end`: the exact cost of
+/// its subject's turns priced in the budget's currency, or their tokens, and how many turns.
+async fn ledger_spend(
+    db: &impl ConnectionTrait,
+    spec: &BudgetSpec,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<(Decimal, u64), StoreError> {
+    let subject = match spec.scope {
+        Scope::Tenant => turn::Column::Tenant.eq(&spec.subject),
+        Scope::Key => turn::Column::KeyId.eq(&spec.subject),
+    };
+    let turns = turn::Entity::find()
+        .filter(subject)
+        .filter(turn::Column::StartedAt.gte(start))
+        .filter(turn::Column::StartedAt.lt(end));
+    let mut spent = Decimal::ZERO;
+    let counted = match &spec.unit {
+        Unit::Currency(code) => {
+            let costs: Vec<Option<String>> = turns
+                .select_only()
+                .column(turn::Column::CostTotal)
+                .filter(turn::Column::Priced.eq(true))
+                .filter(turn::Column::CostCurrency.eq(code))
+                .into_tuple()
+                .all(db)
+                .await?;
+            for cost in costs.iter().flatten() {
+                spent += parse_decimal(cost, "turns.cost_total")?;
+            }
+            costs.len()
+        }
+        Unit::Tokens => {
+            let tokens: Vec<i64> = turns
+                .select_only()
+                .column(turn::Column::TotalTokens)
+                .filter(turn::Column::UsageUnknown.eq(false))
+                .into_tuple()
+                .all(db)
+                .await?;
+            spent = tokens.iter().copied().map(Decimal::from).sum();
+            tokens.len()
+        }
+    };
+    Ok((spent, u64::try_from(counted).unwrap_or(u64::MAX)))
+}
+
 /// Sets a budget: a new one starts from what its subject already spent in the current period;
-/// one of the same scope, subject, period and currency takes the new limit and keeps its spend.
+/// one of the same scope, subject, period and unit takes the new limit and keeps its spend (a
+/// new time zone counts its current period again from the ledger).
 pub async fn set_budget(
     db: &DatabaseConnection,
     spec: &BudgetSpec,
@@ -170,15 +205,21 @@ pub async fn set_budget(
         .filter(budget::Column::Scope.eq(spec.scope.as_str()))
         .filter(budget::Column::Subject.eq(&spec.subject))
         .filter(budget::Column::Period.eq(spec.period.as_str()))
-        .filter(budget::Column::Currency.eq(&spec.currency))
+        .filter(budget::Column::Currency.eq(spec.unit.as_str()))
         .one(&txn)
         .await?;
     let row = match existing {
         Some(row) => {
+            let rezoned = row.time_zone != spec.zone.name();
             let mut active: budget::ActiveModel = row.into();
             active.limit_amount = Set(decimal_text(spec.limit));
+            active.time_zone = Set(spec.zone.name().to_string());
             active.updated_at = Set(now);
-            active.update(&txn).await?
+            let row = active.update(&txn).await?;
+            if rezoned {
+                count_from_ledger(&txn, row.id, spec, now).await?;
+            }
+            row
         }
         None => create(&txn, spec, now).await?,
     };
@@ -192,53 +233,53 @@ async fn create(
     spec: &BudgetSpec,
     now: DateTime<Utc>,
 ) -> Result<budget::Model, StoreError> {
-    // Alone against ingest from here to the commit: the turns summed below are every turn
-    // committed before, and every later one sees this budget.
-    budgets::exclusive_lock(txn).await?;
     let row = budget::ActiveModel {
         scope: Set(spec.scope.as_str().into()),
         subject: Set(spec.subject.clone()),
         period: Set(spec.period.as_str().into()),
-        currency: Set(spec.currency.clone()),
+        currency: Set(spec.unit.as_str().into()),
         limit_amount: Set(decimal_text(spec.limit)),
+        time_zone: Set(spec.zone.name().to_string()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
     }
     .insert(txn)
     .await?;
-    let (start, end) = spec.period.bounds(now);
-    let subject = match spec.scope {
-        Scope::Tenant => turn::Column::Tenant.eq(&spec.subject),
-        Scope::Key => turn::Column::KeyId.eq(&spec.subject),
-    };
-    let costs: Vec<String> = turn::Entity::find()
-        .select_only()
-        .column(turn::Column::CostTotal)
-        .filter(subject)
-        .filter(turn::Column::Priced.eq(true))
-        .filter(turn::Column::CostCurrency.eq(&spec.currency))
-        .filter(turn::Column::StartedAt.gte(start))
-        .filter(turn::Column::StartedAt.lt(end))
-        .into_tuple::<Option<String>>()
-        .all(txn)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut spent = Decimal::ZERO;
-    for cost in &costs {
-        spent += parse_decimal(cost, "turns.cost_total")?;
-    }
+    count_from_ledger(txn, row.id, spec, now).await?;
+    Ok(row)
+}
+
+/// Starts budget `id`'s spend from what the ledger holds for its current period, dropping
+/// spend and leases kept for other periods (another zone's).
+async fn count_from_ledger(
+    txn: &DatabaseTransaction,
+    id: i64,
+    spec: &BudgetSpec,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // Alone against ingest from here to the commit: the turns summed below are every turn
+    // committed before, and every later one sees this budget as it is now.
+    budgets::exclusive_lock(txn).await?;
+    budget_lease::Entity::delete_many()
+        .filter(budget_lease::Column::BudgetId.eq(id))
+        .exec(txn)
+        .await?;
+    budget_spend::Entity::delete_many()
+        .filter(budget_spend::Column::BudgetId.eq(id))
+        .exec(txn)
+        .await?;
+    let (start, end) = spec.bounds(now);
+    let (spent, turns) = ledger_spend(txn, spec, start, end).await?;
     budget_spend::ActiveModel {
-        budget_id: Set(row.id),
+        budget_id: Set(id),
         period_start: Set(start),
         spent: Set(decimal_text(spent)),
-        turns: Set(i64::try_from(costs.len()).unwrap_or(i64::MAX)),
+        turns: Set(i64::try_from(turns).unwrap_or(i64::MAX)),
     }
     .insert(txn)
     .await?;
-    Ok(row)
+    Ok(())
 }
 
 /// Removes a budget; its spend rows go with it (the turns stay).
@@ -263,19 +304,26 @@ pub async fn delete_budget(db: &DatabaseConnection, id: i64) -> Result<BudgetVie
     Ok(view)
 }
 
-pub async fn get_budget(db: &DatabaseConnection, id: i64) -> Result<BudgetView, StoreError> {
+/// Budget `id` in its period holding `at`.
+pub async fn get_budget(
+    db: &DatabaseConnection,
+    id: i64,
+    at: DateTime<Utc>,
+) -> Result<BudgetView, StoreError> {
     let row = budget::Entity::find_by_id(id)
         .one(db)
         .await?
         .ok_or_else(|| StoreError::not_found("budget", id.to_string()))?;
-    view(db, row, Utc::now()).await
+    view(db, row, at).await
 }
 
-/// Budgets by id; `tenant` and `key_id` keep only the budgets of that subject.
+/// Budgets by id, each in its period holding `at`; `tenant` and `key_id` keep only the budgets
+/// of that subject.
 pub async fn list_budgets(
     db: &DatabaseConnection,
     tenant: Option<&str>,
     key_id: Option<&str>,
+    at: DateTime<Utc>,
 ) -> Result<Vec<BudgetView>, StoreError> {
     let mut select = budget::Entity::find().order_by_asc(budget::Column::Id);
     if let Some(tenant) = tenant {
@@ -288,10 +336,9 @@ pub async fn list_budgets(
             .filter(budget::Column::Scope.eq(Scope::Key.as_str()))
             .filter(budget::Column::Subject.eq(key_id));
     }
-    let now = Utc::now();
     let mut views = Vec::new();
     for row in select.all(db).await? {
-        views.push(view(db, row, now).await?);
+        views.push(view(db, row, at).await?);
     }
     Ok(views)
 }
@@ -319,8 +366,8 @@ pub async fn lease_budgets(
         let Some(row) = budget::Entity::find_by_id(budget_id).one(&txn).await? else {
             continue;
         };
-        let spec = spec_of(&row)?;
-        let (start, _) = spec.period.bounds(now);
+        let spec = BudgetSpec::of(&row)?;
+        let (start, _) = spec.bounds(now);
         let locked = budgets::lock_spend(&txn, &[(budget_id, start)]).await?;
         let spent = locked.first().map_or(Decimal::ZERO, |l| l.spent);
         let mut others = Decimal::ZERO;

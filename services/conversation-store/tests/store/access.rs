@@ -144,6 +144,7 @@ async fn each_credential_opens_its_methods_only() {
             amount: "1".into(),
             currency: "USD".into(),
         }),
+        ..Default::default()
     };
     for (who, caller) in [("ingest", &mut gateway), ("read", &mut reader)] {
         let refused = caller.set_budget(budget.clone()).await.unwrap_err();

@@ -36,6 +36,7 @@ async fn set(
             subject: subject.into(),
             period: pb::BudgetPeriod::Day as i32,
             limit: Some(usd(limit)),
+            ..Default::default()
         })
         .await
         .expect("budget set")
@@ -45,7 +46,10 @@ async fn set(
 async fn get(store: &mut TestStore, id: i64) -> pb::Budget {
     store
         .client
-        .get_budget(pb::GetBudgetRequest { id })
+        .get_budget(pb::GetBudgetRequest {
+            id,
+            ..Default::default()
+        })
         .await
         .expect("budget")
         .into_inner()
@@ -231,7 +235,10 @@ async fn budgets_of_keys_are_listed_and_deleted(mut store: TestStore) {
         .expect("deleted");
     let gone = store
         .client
-        .get_budget(pb::GetBudgetRequest { id: key.id })
+        .get_budget(pb::GetBudgetRequest {
+            id: key.id,
+            ..Default::default()
+        })
         .await
         .expect_err("deleted");
     assert_eq!(gone.code(), Code::NotFound);
@@ -248,6 +255,7 @@ async fn budgets_of_keys_are_listed_and_deleted(mut store: TestStore) {
                 subject: "acme".into(),
                 period: pb::BudgetPeriod::Month as i32,
                 limit: Some(usd(limit)),
+                ..Default::default()
             })
             .await
             .expect_err("refused");
@@ -256,3 +264,155 @@ async fn budgets_of_keys_are_listed_and_deleted(mut store: TestStore) {
 }
 
 on_both_databases!(key_budgets, budgets_of_keys_are_listed_and_deleted);
+
+/// Records a turn of tenant `acme` with `input` and `output` tokens, started `at` (seconds).
+async fn record_tokens(store: &mut TestStore, input: u64, output: u64, at: i64, holder: &str) {
+    let mut record = record(&new_conversation_id(), usage(input, output, 0, 0, 0));
+    if let Some(timing) = record.summary.as_mut().and_then(|s| s.timing.as_mut()) {
+        timing.started_at = Some(timestamp(at));
+    }
+    if !holder.is_empty() {
+        record.budget_holder = holder.into();
+        record.budget_token_estimate = 2_000;
+    }
+    store
+        .client
+        .record_completion(record)
+        .await
+        .expect("recorded");
+}
+
+async fn token_budgets_count_tokens_and_settle_token_estimates(mut store: TestStore) {
+    let now = now_seconds();
+    record_tokens(&mut store, 1_000, 500, now, "").await;
+    let budget = store
+        .client
+        .set_budget(pb::SetBudgetRequest {
+            scope: pb::BudgetScope::Tenant as i32,
+            subject: "acme".into(),
+            period: pb::BudgetPeriod::Day as i32,
+            token_limit: Some(10_000),
+            ..Default::default()
+        })
+        .await
+        .expect("token budget set")
+        .into_inner();
+    assert_eq!(budget.token_limit, Some(10_000));
+    assert_eq!(budget.limit, None);
+    assert_eq!(budget.spent, "1500", "counted from the period's turns");
+    assert_eq!(budget.remaining, "8500");
+
+    // A spend budget of the same subject is another budget; each counts its own unit.
+    let spend = set(&mut store, pb::BudgetScope::Tenant, "acme", "100").await;
+    assert_ne!(spend.id, budget.id);
+
+    let leased = lease(&mut store, "gateway-1", budget.id, "4000", 30_000).await;
+    assert_eq!(leased.granted, "4000");
+    record_tokens(&mut store, 300, 200, now, "gateway-1").await;
+    let renewed = lease(&mut store, "gateway-1", budget.id, "0", 30_000).await;
+    assert_eq!(renewed.settled, "500", "the turn's tokens settle the lease");
+    assert_eq!(renewed.settled_estimate, "2000", "and its token estimate");
+    let after = get(&mut store, budget.id).await;
+    assert_eq!(after.spent, "2000");
+    assert_eq!(after.turns, 2);
+    let spend = get(&mut store, spend.id).await;
+    assert_eq!(spend.turns, 2, "the spend budget counted both turns' costs");
+
+    let both = store
+        .client
+        .set_budget(pb::SetBudgetRequest {
+            scope: pb::BudgetScope::Tenant as i32,
+            subject: "acme".into(),
+            period: pb::BudgetPeriod::Day as i32,
+            limit: Some(usd("1")),
+            token_limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .expect_err("spend or tokens, not both");
+    assert_eq!(both.code(), Code::InvalidArgument);
+}
+
+on_both_databases!(
+    token_budgets,
+    token_budgets_count_tokens_and_settle_token_estimates
+);
+
+async fn periods_follow_a_zone_and_past_periods_are_read_from_the_ledger(mut store: TestStore) {
+    let day = 86_400;
+    let now = now_seconds();
+    record_tokens(&mut store, 100, 0, now - day, "").await;
+    record_tokens(&mut store, 200, 0, now - day, "").await;
+    record_tokens(&mut store, 400, 0, now, "").await;
+    let set_in = |zone: &str| pb::SetBudgetRequest {
+        scope: pb::BudgetScope::Tenant as i32,
+        subject: "acme".into(),
+        period: pb::BudgetPeriod::Day as i32,
+        token_limit: Some(1_000_000),
+        time_zone: zone.into(),
+        ..Default::default()
+    };
+    let tokyo = store
+        .client
+        .set_budget(set_in("Asia/Tokyo"))
+        .await
+        .expect("set")
+        .into_inner();
+    assert_eq!(tokyo.time_zone, "Asia/Tokyo");
+    // Tokyo's days start at 15:00 UTC.
+    let start = tokyo.period_start.expect("start").seconds;
+    assert_eq!(start.rem_euclid(day), 15 * 3_600, "{start}");
+    assert_eq!(tokyo.period_end.expect("end").seconds - start, day);
+
+    // Yesterday, read from the ledger: the turns started in that day, nothing reserved.
+    let yesterday = store
+        .client
+        .get_budget(pb::GetBudgetRequest {
+            id: tokyo.id,
+            at: Some(timestamp(now - day)),
+        })
+        .await
+        .expect("yesterday")
+        .into_inner();
+    assert_eq!(yesterday.period_end.expect("end").seconds, start);
+    assert_eq!(yesterday.spent, "300");
+    assert_eq!(yesterday.turns, 2);
+    assert_eq!(yesterday.reserved, "0");
+    let listed = store
+        .client
+        .list_budgets(pb::ListBudgetsRequest {
+            tenant: "acme".into(),
+            at: Some(timestamp(now - day)),
+            ..Default::default()
+        })
+        .await
+        .expect("listed")
+        .into_inner()
+        .budgets;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].spent, "300");
+
+    // Another zone counts its current day again from the ledger, in place.
+    let utc = store
+        .client
+        .set_budget(set_in("UTC"))
+        .await
+        .expect("rezoned")
+        .into_inner();
+    assert_eq!(utc.id, tokyo.id);
+    assert_eq!(utc.period_start.expect("start").seconds.rem_euclid(day), 0);
+    assert_eq!(utc.spent, "400");
+
+    let unknown = store
+        .client
+        .set_budget(set_in("Mars/Olympus_Mons"))
+        .await
+        .expect_err("unknown zone");
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    assert!(unknown.message().contains("time_zone"), "{unknown:?}");
+}
+
+on_both_databases!(
+    zones_and_past_periods,
+    periods_follow_a_zone_and_past_periods_are_read_from_the_ledger
+);

@@ -23,8 +23,24 @@ pub struct Rule {
     pub scope: Scope,
     pub subject: String,
     pub period: &'static str,
-    pub currency: String,
+    pub unit: Unit,
     pub limit: Decimal,
+}
+
+/// What a budget counts: spend in a currency, or tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unit {
+    Currency(String),
+    Tokens,
+}
+
+impl Unit {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Currency(code) => code,
+            Self::Tokens => "tokens",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,17 +74,21 @@ impl Rule {
             Ok(store::BudgetPeriod::Month) => "month",
             _ => return Err(format!("budget {}: unknown period", budget.id)),
         };
-        let limit = budget
-            .limit
-            .as_ref()
-            .ok_or_else(|| format!("budget {}: no limit", budget.id))?;
+        let (unit, limit) = match (&budget.limit, budget.token_limit) {
+            (Some(limit), None) => (
+                Unit::Currency(limit.currency.clone()),
+                decimal(&limit.amount, "limit")?,
+            ),
+            (None, Some(tokens)) => (Unit::Tokens, Decimal::from(tokens)),
+            _ => return Err(format!("budget {}: no single limit", budget.id)),
+        };
         Ok(Self {
             id: budget.id,
             scope,
             subject: budget.subject.clone(),
             period,
-            currency: limit.currency.clone(),
-            limit: decimal(&limit.amount, "limit")?,
+            unit,
+            limit,
         })
     }
 }
@@ -193,9 +213,16 @@ impl Lease {
         self.rule.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Whether the budget is kept in `currency` (without copying the rule).
-    pub fn in_currency(&self, currency: &str) -> bool {
-        self.rule.lock().unwrap_or_else(|e| e.into_inner()).currency == currency
+    /// What a call estimated to cost `cost` (when priced) and to use `tokens` takes of this
+    /// budget, in its unit; `None` when the budget counts a currency the call is not priced
+    /// in. Reads the rule without copying it.
+    pub fn estimate(&self, cost: Option<(&str, Decimal)>, tokens: Decimal) -> Option<Decimal> {
+        match &self.rule.lock().unwrap_or_else(|e| e.into_inner()).unit {
+            Unit::Currency(code) => cost
+                .filter(|(currency, _)| currency == code)
+                .map(|(_, amount)| amount),
+            Unit::Tokens => Some(tokens),
+        }
     }
 
     pub fn set_rule(&self, rule: Rule) {

@@ -23,7 +23,7 @@ use chrono::Utc;
 use colloquy_access::TokenChannel;
 use colloquy_proto::store::v1 as store;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
-use colloquy_records::BudgetCharge;
+use colloquy_records::{BudgetCharge, CostEstimate};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -58,7 +58,8 @@ pub struct BudgetDemand<'a> {
 
 /// What an admitted call holds of the budgets until its record settles it.
 pub struct BudgetHold {
-    leases: Vec<Arc<Lease>>,
+    /// Each budget taken from, with what was taken of it (in its unit).
+    leases: Vec<(Arc<Lease>, Decimal)>,
     pub charge: BudgetCharge,
 }
 
@@ -147,7 +148,8 @@ impl Budgets {
 
     /// Takes the estimate of `demand` from every budget that applies, or refuses the call with
     /// RESOURCE_EXHAUSTED naming the budget (UNAVAILABLE when the store cannot lease and this
-    /// replica's lease has lapsed). `None` when no budget applies or the model has no price.
+    /// replica's lease has lapsed). `None` when no budget applies; a model without a price is
+    /// held to token budgets only.
     pub async fn admit(
         &self,
         demand: &BudgetDemand<'_>,
@@ -159,23 +161,21 @@ impl Budgets {
         let output = demand
             .max_tokens
             .map_or(self.settings.default_output_tokens, u64::from);
+        let tokens = demand.input_tokens.saturating_add(output);
         let rates = self.rates();
-        let Some((currency, estimate)) = rates.estimate(demand.model, demand.input_tokens, output)
-        else {
-            return Ok(None);
-        };
-        let mut taken: Vec<Arc<Lease>> = Vec::new();
+        let cost = rates.estimate(demand.model, demand.input_tokens, output);
+        let mut taken: Vec<(Arc<Lease>, Decimal)> = Vec::new();
         for lease in applying {
-            if !lease.in_currency(currency) {
+            let Some(estimate) = lease.estimate(cost, Decimal::from(tokens)) else {
                 continue;
-            }
+            };
             if let Err(refused) = self.take(&lease, estimate).await {
-                for lease in &taken {
-                    lease.give_back(estimate);
+                for (lease, estimate) in &taken {
+                    lease.give_back(*estimate);
                 }
                 return Err(refused);
             }
-            taken.push(lease);
+            taken.push((lease, estimate));
         }
         if taken.is_empty() {
             return Ok(None);
@@ -184,8 +184,11 @@ impl Budgets {
             leases: taken,
             charge: BudgetCharge {
                 holder: self.holder.clone(),
-                estimate,
-                currency: currency.to_string(),
+                estimate: cost.map(|(currency, amount)| CostEstimate {
+                    amount,
+                    currency: currency.to_string(),
+                }),
+                tokens,
             },
         }))
     }
@@ -205,8 +208,8 @@ impl Budgets {
 
     /// Gives back what a call took that was refused before the provider was called.
     pub fn release(&self, hold: BudgetHold) {
-        for lease in &hold.leases {
-            lease.give_back(hold.charge.estimate);
+        for (lease, estimate) in &hold.leases {
+            lease.give_back(*estimate);
         }
     }
 
@@ -435,15 +438,19 @@ fn refusal(rule: &Rule, state: &lease::State, estimate: Decimal) -> GatewayError
     GatewayError::BudgetExhausted {
         budget: format!(
             "budget {} of {} {:?}: {} {} per {}; {} spent and {} held for completions in flight, \
-             and this call may cost up to {}; the period ends at {}",
+             and this call may {} up to {}; the period ends at {}",
             rule.id,
             rule.scope.as_str(),
             rule.subject,
             rule.limit.normalize(),
-            rule.currency,
+            rule.unit.as_str(),
             rule.period,
             state.spent.normalize(),
             state.reserved.normalize(),
+            match rule.unit {
+                lease::Unit::Tokens => "use",
+                lease::Unit::Currency(_) => "cost",
+            },
             estimate.round_dp(6).normalize(),
             end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ),

@@ -1,6 +1,7 @@
 //! Budgets: a tenant's calls are refused before the provider once its budget has no room for
 //! the next completion's estimate, the recorded spend never passes the limit, a refusal says
-//! which budget and when it resets, and a raised limit serves again within the refresh.
+//! which budget and when it resets, a raised limit serves again within the refresh, and a
+//! token budget holds calls to models without a price.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -45,6 +46,7 @@ async fn set_budget(app: &TestApp, tenant: &str, limit: Decimal) -> store::Budge
                 amount: limit.to_string(),
                 currency: "USD".into(),
             }),
+            ..Default::default()
         })
         .await
         .expect("budget set")
@@ -54,7 +56,10 @@ async fn set_budget(app: &TestApp, tenant: &str, limit: Decimal) -> store::Budge
 async fn budget(app: &TestApp, id: i64) -> store::Budget {
     app.store
         .clone()
-        .get_budget(store::GetBudgetRequest { id })
+        .get_budget(store::GetBudgetRequest {
+            id,
+            ..Default::default()
+        })
         .await
         .expect("budget")
         .into_inner()
@@ -170,4 +175,92 @@ async fn a_budget_refuses_what_it_has_no_room_for_and_spend_stays_within_it() {
         .expect("served under the raised limit");
     // Other tenants were never held to it.
     app.stream(request("unbudgeted")).await.expect("served");
+}
+
+/// The tokens one recorded turn of conversation `id` used.
+async fn tokens_of(app: &TestApp, id: &str) -> u64 {
+    let turn = app.wait_for_turns(id, 1).await.turns.remove(0);
+    let usage = turn
+        .summary
+        .and_then(|summary| summary.usage)
+        .expect("usage");
+    usage.input_tokens + usage.output_tokens
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_budget_holds_calls_to_models_without_a_price() {
+    let app = budgeted_app().await;
+    let unpriced = |tenant: &str| {
+        let mut request = request(tenant);
+        request.model = "house-model-without-a-price".into();
+        request
+    };
+    let set = app
+        .store
+        .clone()
+        .set_budget(store::SetBudgetRequest {
+            scope: store::BudgetScope::Tenant as i32,
+            subject: "tokens-co".into(),
+            period: store::BudgetPeriod::Month as i32,
+            token_limit: Some(1_000),
+            ..Default::default()
+        })
+        .await
+        .expect("budget set")
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut conversations = Vec::new();
+    let mut estimate = 0u64;
+    let mut refusals_in_a_row = 0;
+    while refusals_in_a_row < 3 {
+        match app.stream(unpriced("tokens-co")).await {
+            Ok(collected) => {
+                refusals_in_a_row = 0;
+                conversations.push(collected.started.conversation_id.clone());
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                let message = status.message();
+                assert!(
+                    message.contains(&format!("budget {} of tenant \"tokens-co\"", set.id))
+                        && message.contains("1000 tokens per month"),
+                    "{message}"
+                );
+                let after = message
+                    .split("may use up to ")
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("no estimate in {message:?}"));
+                estimate = after
+                    .split(';')
+                    .next()
+                    .and_then(|text| text.parse().ok())
+                    .expect("a whole number of tokens");
+                refusals_in_a_row += 1;
+                for id in &conversations {
+                    app.wait_for_turns(id, 1).await;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        assert!(conversations.len() <= 100, "the token budget never bound");
+    }
+    assert!(!conversations.is_empty(), "nothing was served");
+    let mut used = 0;
+    for id in &conversations {
+        used += tokens_of(&app, id).await;
+    }
+    let after = budget(&app, set.id).await;
+    assert_eq!(
+        after.spent,
+        used.to_string(),
+        "spend is the recorded tokens"
+    );
+    assert!(
+        1_000 - used.min(1_000) < estimate,
+        "refused with {} tokens left, under one estimate ({estimate})",
+        1_000 - used.min(1_000)
+    );
+    // Other tenants and spend budgets are not held to it.
+    app.stream(unpriced("unbudgeted")).await.expect("served");
 }
