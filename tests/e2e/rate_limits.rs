@@ -224,9 +224,12 @@ async fn redis_outage_fails_open_or_closed_as_configured(backend: Backend) {
         "the fail-closed replica refuses"
     );
     let closed_during = closed_tally.served.load(Ordering::Relaxed);
+    // The calls in flight, and those admitted from the room the replica had already taken from
+    // the shared counter (`slice_calls`, 8 by default, less the call that took it).
     assert!(
-        closed_during <= closed_before + 4,
-        "at most the calls in flight when Redis went: {closed_before} then {closed_during}"
+        closed_during <= closed_before + 4 + 7,
+        "at most the calls in flight and the room held when Redis went: {closed_before} then \
+         {closed_during}"
     );
 
     redis.resume();

@@ -1,7 +1,10 @@
 //! Rate limits: requests and tokens per minute per API key, per tenant and per platform/model,
-//! held across every replica by counters in Redis (one script call per completion), and by
-//! each replica alone, with its share of every limit, while Redis cannot be reached and the
-//! settings say to fail open.
+//! held across every replica by counters in Redis, and by each replica alone, with its share
+//! of every limit, while Redis cannot be reached and the settings say to fail open.
+//!
+//! A call that has to ask Redis (one script call, every counter at once) also takes room for
+//! the next few calls like it (`slice_calls`), so most calls are admitted from that room
+//! without a round trip; room not used within `slice_idle_ms` of taking it is given back.
 //!
 //! Token limits take the request's estimate when the call is admitted and are corrected by the
 //! tokens the provider reported once it ends.
@@ -10,11 +13,12 @@ mod local;
 mod rules;
 mod settings;
 mod shared;
+mod slices;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -29,8 +33,9 @@ use crate::status::GatewayError;
 use local::LocalCounters;
 use rules::{Bucket, Refused, Unit};
 use shared::SharedCounters;
+use slices::Slices;
 
-/// How often token corrections are sent to Redis.
+/// How often token corrections, and room left unused, are sent to Redis.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Flushes the corrections every `FLUSH_EVERY` while the limiter is alive.
@@ -105,6 +110,10 @@ pub struct Reservation {
 pub struct RateLimiter {
     rules: Vec<LimitRule>,
     shared: Option<SharedCounters>,
+    /// Room taken from the shared counters for calls still to come.
+    slices: Slices,
+    slice_calls: u32,
+    slice_idle: Duration,
     local: LocalCounters,
     when_unreachable: WhenUnreachable,
     default_output_tokens: u64,
@@ -154,6 +163,9 @@ impl RateLimiter {
         let limiter = Arc::new(Self {
             rules: settings.rules.clone(),
             shared,
+            slices: Slices::default(),
+            slice_calls: settings.slice_calls,
+            slice_idle: Duration::from_millis(settings.slice_idle_ms),
             local: LocalCounters::default(),
             when_unreachable: settings.when_unreachable,
             default_output_tokens: settings.default_output_tokens,
@@ -183,11 +195,16 @@ impl RateLimiter {
             return Ok(None);
         }
         let (outcome, counted) = match &self.shared {
-            Some(shared) => match shared.admit(&buckets).await {
+            Some(_) if self.slices.take(&buckets) => (Ok(()), Counted::Shared),
+            Some(shared) => match shared.admit(&buckets, &self.wanted(&buckets)).await {
                 Ok(answer) => {
                     self.reached(true, None);
                     if let Some(replicas) = answer.replicas {
                         self.replicas.store(replicas, Ordering::Relaxed);
+                    }
+                    let now = Instant::now();
+                    for (bucket, &units) in buckets.iter().zip(&answer.granted) {
+                        self.slices.add(bucket, units, now);
                     }
                     (answer.refused.map_or(Ok(()), Err), Counted::Shared)
                 }
@@ -242,6 +259,15 @@ impl RateLimiter {
         }))
     }
 
+    /// The room to ask Redis for beyond each bucket's cost.
+    fn wanted(&self, buckets: &[Bucket]) -> Vec<f64> {
+        let replicas = self.replicas.load(Ordering::Relaxed);
+        buckets
+            .iter()
+            .map(|bucket| self.slices.wanted(bucket, self.slice_calls, replicas))
+            .collect()
+    }
+
     /// Corrects the token limits by the tokens the call used instead of its estimate, off the
     /// caller's path (the shared counters within `FLUSH_EVERY`); `None` (the provider never
     /// said) keeps the estimate.
@@ -270,11 +296,15 @@ impl RateLimiter {
         }
     }
 
-    /// Sends the corrections gathered since the last flush to Redis; those of a failed flush
-    /// are dropped (the estimate stands, as when the usage is unknown).
+    /// Sends the corrections gathered since the last flush, and the room left unused, to
+    /// Redis; those of a failed flush are dropped (the estimate stands, as when the usage is
+    /// unknown, and unused room comes back as the counter drains).
     async fn flush_corrections(&self) {
         let moves: Vec<(String, f64)> = {
             let mut pending = self.corrections.lock().unwrap_or_else(|p| p.into_inner());
+            for (key, ms) in self.slices.expire(Instant::now(), self.slice_idle) {
+                *pending.entry(key).or_default() += ms;
+            }
             pending.drain().filter(|(_, ms)| *ms != 0.0).collect()
         };
         if let (Some(shared), false) = (&self.shared, moves.is_empty())

@@ -23,6 +23,12 @@ pub struct RateLimitSettings {
     pub replicas: u32,
     /// Output tokens a request without `max_tokens` is expected to use, for token limits.
     pub default_output_tokens: u64,
+    /// A call that asks Redis takes room for this many calls like it from each counter (at
+    /// most a `1 / (2 × replicas)` part of the counter's burst), and the next ones are
+    /// admitted from that room without asking; 1 asks Redis for every call.
+    pub slice_calls: u32,
+    /// Room not used this long after it was taken is given back to the shared counters.
+    pub slice_idle_ms: u64,
     /// The limits; a call is held to every one that applies to it.
     pub rules: Vec<LimitRule>,
 }
@@ -36,6 +42,8 @@ impl Default for RateLimitSettings {
             timeout_ms: 50,
             replicas: 1,
             default_output_tokens: 1024,
+            slice_calls: 8,
+            slice_idle_ms: 500,
             rules: Vec::new(),
         }
     }
@@ -110,6 +118,18 @@ impl RateLimitSettings {
         }
         if self.replicas == 0 {
             return invalid("rate_limits.replicas".into(), "must be at least 1");
+        }
+        if !(1..=1_000).contains(&self.slice_calls) {
+            return invalid(
+                "rate_limits.slice_calls".into(),
+                "must be between 1 and 1000",
+            );
+        }
+        if !(1..=60_000).contains(&self.slice_idle_ms) {
+            return invalid(
+                "rate_limits.slice_idle_ms".into(),
+                "must be between 1 and 60000",
+            );
         }
         for (index, rule) in self.rules.iter().enumerate() {
             let key = |field: &str| format!("rate_limits.rules[{index}].{field}");

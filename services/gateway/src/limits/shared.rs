@@ -19,8 +19,10 @@ const REPLICAS_KEY: &str = "colloquy:rl:replicas";
 const NOTE_EVERY: Duration = Duration::from_secs(5);
 
 /// KEYS: the buckets, then the replicas set. ARGV: this replica's id, whether to note it (1|0),
-/// then per bucket its interval (ms per unit), capacity and cost. Answers {admitted (1|0),
-/// refused bucket (0-based), retry after (ms), replicas (0 when not noted)}.
+/// then per bucket its interval (ms per unit), capacity, cost and the room wanted beyond the
+/// cost. Answers {admitted (1|0), refused bucket (0-based), retry after (ms), replicas (0 when
+/// not noted)}, then per bucket the whole units of room granted beyond the cost (as far as the
+/// bucket has them; none when refused).
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -33,22 +35,27 @@ if ARGV[2] == '1' then
   replicas = redis.call('ZCARD', seen)
 end
 local after = {}
+local answer = {1, 0, 0, replicas}
 for i = 1, #KEYS - 1 do
-  local interval = tonumber(ARGV[3 * i])
-  local capacity = tonumber(ARGV[3 * i + 1])
-  local cost = tonumber(ARGV[3 * i + 2])
+  local interval = tonumber(ARGV[4 * i - 1])
+  local capacity = tonumber(ARGV[4 * i])
+  local cost = tonumber(ARGV[4 * i + 1])
+  local wanted = tonumber(ARGV[4 * i + 2])
   local ahead = (tonumber(redis.call('GET', KEYS[i])) or now) - now
   if ahead < 0 then ahead = 0 end
   local wait = ahead + interval * cost - interval * capacity
   if wait > 0.001 then
     return {0, i - 1, math.ceil(wait), replicas}
   end
-  after[i] = now + ahead + interval * cost
+  local extra = math.floor(math.min(wanted, -wait / interval))
+  if extra < 0 then extra = 0 end
+  after[i] = now + ahead + interval * (cost + extra)
+  answer[4 + i] = extra
 end
 for i = 1, #KEYS - 1 do
   redis.call('SET', KEYS[i], string.format('%.3f', after[i]), 'PX', math.ceil(after[i] - now) + 1000)
 end
-return {1, 0, 0, replicas}
+return answer
 ";
 
 /// KEYS: buckets. ARGV: per bucket the milliseconds to move its counter by (negative gives
@@ -71,12 +78,14 @@ return 0
 ";
 
 /// What Redis answered a check.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SharedAnswer {
     pub refused: Option<Refused>,
     /// Replicas that checked a limit in the last 30 s, this one included; `None` when this
     /// check did not count them.
     pub replicas: Option<u32>,
+    /// Per bucket, the units of room granted beyond the call's cost (empty when refused).
+    pub granted: Vec<f64>,
 }
 
 /// Why Redis gave no answer.
@@ -135,8 +144,13 @@ impl SharedCounters {
         due
     }
 
-    /// Takes every bucket or none.
-    pub async fn admit(&self, buckets: &[Bucket]) -> Result<SharedAnswer, SharedError> {
+    /// Takes every bucket's cost or none, and of each as much of the room `wanted` beyond it
+    /// as it has.
+    pub async fn admit(
+        &self,
+        buckets: &[Bucket],
+        wanted: &[f64],
+    ) -> Result<SharedAnswer, SharedError> {
         let mut invocation = self.admit.prepare_invoke();
         for bucket in buckets {
             invocation.key(&bucket.key);
@@ -146,18 +160,20 @@ impl SharedCounters {
             .key(REPLICAS_KEY)
             .arg(&self.replica)
             .arg(if note { "1" } else { "0" });
-        for bucket in buckets {
+        for (index, bucket) in buckets.iter().enumerate() {
             invocation
                 .arg(bucket.interval_ms)
                 .arg(bucket.capacity)
-                .arg(bucket.cost);
+                .arg(bucket.cost)
+                .arg(wanted.get(index).copied().unwrap_or_default());
         }
         let mut connection = self.connection.clone();
         let answer: Vec<i64> =
             tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
                 .await
                 .map_err(|_| SharedError::Timeout(self.timeout))??;
-        let &[admitted, bucket, retry_ms, replicas] = answer.as_slice() else {
+        let Some((&[admitted, bucket, retry_ms, replicas], granted)) = answer.split_first_chunk()
+        else {
             return Err(SharedError::Malformed(answer));
         };
         let replicas = (replicas > 0).then(|| u32::try_from(replicas).unwrap_or(u32::MAX));
@@ -165,7 +181,14 @@ impl SharedCounters {
             bucket: usize::try_from(bucket).unwrap_or_default(),
             retry_after: Duration::from_millis(u64::try_from(retry_ms).unwrap_or_default()),
         });
-        Ok(SharedAnswer { refused, replicas })
+        if refused.is_none() && granted.len() != buckets.len() {
+            return Err(SharedError::Malformed(answer));
+        }
+        Ok(SharedAnswer {
+            refused,
+            replicas,
+            granted: granted.iter().map(|&units| units.max(0) as f64).collect(),
+        })
     }
 
     /// Moves each counter by its milliseconds (bucket key, ms).

@@ -227,3 +227,66 @@ async fn failing_open_each_replica_takes_its_share_of_the_replicas_it_saw() {
     first.stop().await;
     second.stop().await;
 }
+
+/// Script calls Redis has answered so far (the limit checks and the corrections).
+async fn script_calls(redis: &TestRedis) -> u64 {
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut connection)
+        .await
+        .expect("commandstats");
+    stats
+        .lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .filter_map(|line| {
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn most_calls_are_admitted_from_room_taken_ahead_without_asking_redis() {
+    let redis = TestRedis::start();
+    let app = spawn_app_with(|s| {
+        limited(s, &redis, vec![rule(LimitScope::Tenant, 6_000, 100)]);
+        s.rate_limits.slice_calls = 8;
+    })
+    .await;
+    let before = script_calls(&redis).await;
+    for call in 0..24 {
+        serve(&app)
+            .await
+            .unwrap_or_else(|e| panic!("call {call}: {e:?}"));
+    }
+    let asked = script_calls(&redis).await - before;
+    assert!(
+        (1..=8).contains(&asked),
+        "24 calls asked Redis {asked} times; room for 8 at a time should need 3 (and a few \
+         returns of unused room)"
+    );
+
+    // One call at a time per counter asks Redis every time.
+    let every = TestRedis::start();
+    let one_by_one = spawn_app_with(|s| {
+        limited(s, &every, vec![rule(LimitScope::Tenant, 6_000, 100)]);
+        s.rate_limits.slice_calls = 1;
+    })
+    .await;
+    let before = script_calls(&every).await;
+    for _ in 0..24 {
+        serve(&one_by_one).await.expect("served");
+    }
+    assert!(script_calls(&every).await - before >= 24);
+    app.stop().await;
+    one_by_one.stop().await;
+}
