@@ -38,6 +38,9 @@ pub struct GatewayConfig {
     pub log_filter: String,
     /// Callers' API keys and rate limits; `None` serves service-token callers without limits.
     pub admission: Option<Admission>,
+    /// No store answers at `store`: records stay in the outbox (room for ten million), and
+    /// budgets, which the store keeps, are off.
+    pub without_store: bool,
 }
 
 /// The admission path the gateway runs before every provider call when keys and limits are
@@ -90,6 +93,9 @@ fn settings_toml(config: &GatewayConfig, listen: SocketAddr) -> anyhow::Result<S
         config.store,
         quote(outbox)?,
     );
+    if config.without_store {
+        text.push_str("capacity = 10000000\n");
+    }
     let base_url = format!("{}/v1", config.provider_base_url);
     for platform in &config.platforms {
         let name = quote(&platform.name)?;
@@ -102,6 +108,9 @@ fn settings_toml(config: &GatewayConfig, listen: SocketAddr) -> anyhow::Result<S
         for (header, value) in &platform.headers {
             text.push_str(&format!("{} = {}\n", quote(header)?, quote(value)?));
         }
+    }
+    if config.without_store {
+        text.push_str("\n[budgets]\nenabled = false\n");
     }
     if let Some(admission) = &config.admission {
         text.push_str(&format!(
@@ -140,6 +149,7 @@ mod tests {
             ],
             log_filter: "warn".into(),
             admission: None,
+            without_store: false,
         };
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 50051));
         let text = settings_toml(&config, listen).unwrap();

@@ -1,7 +1,9 @@
 //! Gateway overhead benchmark: streams chat completions from the fake provider directly and
-//! through the gateway (its release binary, run as a separate process on 127.0.0.1), and
-//! prints added time to first token, streams per second, gateway CPU per stream and gateway
-//! memory per open stream as markdown tables.
+//! through the gateway, and prints added time to first token, streams per second, the CPU per
+//! completion of the gateway, of the conversation store and of the fake provider, and gateway
+//! memory per open stream as markdown tables. The gateway, the store and the fake provider
+//! each run as their own process on 127.0.0.1 (release binaries), the gateway pinned to a core
+//! of its own.
 //!
 //! Two sweeps: the throughput sweep sends every stream as fast as it is read, so it finds the
 //! most streams per second and the least CPU per stream, with every core busy; the latency
@@ -23,8 +25,9 @@ use colloquy_benches::gateway::{self, Admission, GatewayConfig, Platform};
 use colloquy_benches::latency::{self, LatencySummary, millis};
 use colloquy_benches::level::{self, Window};
 use colloquy_benches::process::{self, TICKS_PER_SECOND};
-use colloquy_benches::service::{ServiceProcess, sibling_binary};
-use colloquy_fake_provider::{FakeProvider, FakeProviderConfig};
+use colloquy_benches::provider::{self, ProviderProcess};
+use colloquy_benches::service::{ServiceProcess, free_port, sibling_binary};
+use colloquy_benches::store::{self as store_process, StoreConfig};
 use colloquy_proto::store::v1 as store;
 use colloquy_proto::store::v1::conversation_store_client::ConversationStoreClient;
 use tokio::task::JoinHandle;
@@ -122,6 +125,29 @@ struct Args {
     /// `RUST_LOG` of the gateway process.
     #[arg(long, default_value = "info")]
     gateway_log: String,
+    /// The `colloquy-store` executable; by default the one next to this benchmark's.
+    #[arg(long)]
+    store_bin: Option<PathBuf>,
+    /// `RUST_LOG` of the store process.
+    #[arg(long, default_value = "info")]
+    store_log: String,
+    /// The `fake-provider` executable; by default the one next to this benchmark's.
+    #[arg(long)]
+    provider_bin: Option<PathBuf>,
+    /// Runs no store: the gateway keeps every record in its outbox, so that its own cost can be
+    /// compared with a proxy that keeps no ledger (not with `--admission`, whose keys and
+    /// budgets live in the store).
+    #[arg(long, conflicts_with = "admission")]
+    no_store: bool,
+    /// A short run to compare a change with: throughput levels 16 and 64 for 5 s each (1 s
+    /// warm-up), no memory or latency levels; ends with the gateway's CPU per completion as a
+    /// multiple of the fake provider's CPU per stream.
+    #[arg(long)]
+    quick: bool,
+    /// Leaves every process on every core (by default the gateway gets core 0 to itself and
+    /// the rest share the other cores).
+    #[arg(long)]
+    no_pin: bool,
     /// Keeps the temporary directory (gateway settings and log, outbox, store database).
     #[arg(long)]
     keep_temp: bool,
@@ -132,7 +158,15 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
+    let mut args = Args::parse();
+    if args.quick {
+        args.streams = vec![16, 64];
+        args.seconds = 5;
+        args.warmup = 1;
+        args.skip_memory = true;
+        args.skip_latency = true;
+    }
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -158,17 +192,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         (temp.path().to_path_buf(), Some(temp))
     };
-    let fake = FakeProvider::spawn(FakeProviderConfig {
-        // Recording every request would grow the bench process for nothing.
-        max_recorded: 0,
-        ..FakeProviderConfig::default()
-    })
-    .await
-    .context("the fake provider did not start")?;
-    let database = format!("sqlite://{}/store.db?mode=rwc", dir.display());
-    let (store_addr, store_task) = colloquy_store::spawn_for_tests(&database)
+    let provider_bin = match &args.provider_bin {
+        Some(path) => path.clone(),
+        None => sibling_binary("fake-provider")?,
+    };
+    let fake = ProviderProcess::start(&provider_bin, dir.join("provider.log"))
         .await
-        .context("the conversation store did not start")?;
+        .context("the fake provider did not start")?;
+    let store_process = if args.no_store {
+        None
+    } else {
+        let binary = match &args.store_bin {
+            Some(path) => path.clone(),
+            None => sibling_binary("colloquy-store")?,
+        };
+        Some(
+            store_process::start(&StoreConfig {
+                binary,
+                dir: dir.clone(),
+                database_url: format!("sqlite://{}/store.db?mode=rwc", dir.display()),
+                settings: Vec::new(),
+                log_filter: args.store_log.clone(),
+            })
+            .await
+            .context("the conversation store did not start")?,
+        )
+    };
+    // Without a store the gateway's records go nowhere: nothing listens at this address.
+    let store_addr = store_process
+        .as_ref()
+        .map_or_else(free_port, |store| Ok(store.addr()))?;
     // Keys are issued before the gateway starts, so its first load of them has the key.
     let redis = args.admission.then(colloquy_test_redis::TestRedis::start);
     let api_key = match &redis {
@@ -177,7 +230,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let env = BenchEnv {
         api_key,
-        fake_base_url: fake.base_url(),
+        fake_base_url: fake.base_url().to_string(),
         provider_key: format!("sk-bench-{}", uuid::Uuid::new_v4().simple()),
         store_addr,
     };
@@ -211,17 +264,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         admission: redis.as_ref().map(|redis| Admission {
             redis_url: redis.url(),
         }),
+        without_store: args.no_store,
     };
     warn_if_older(&config.binary);
     let gateway = gateway::start(&config).await?;
-    describe(&args, &config, &gateway);
+    let processes = Processes {
+        gateway: &gateway,
+        store: store_process.as_ref().map(ServiceProcess::pid),
+        provider: fake.pid(),
+    };
+    let pinned = if args.no_pin { None } else { processes.pin()? };
+    describe(&args, &config, &processes, pinned.as_deref());
     // Interrupting still stops the gateway.
     let outcome = tokio::select! {
-        outcome = bench(&args, &env, &gateway) => outcome,
+        outcome = bench(&args, &env, &gateway, &processes) => outcome,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
     let stopped = gateway.stop().await;
-    store_task.abort();
+    if let Some(store) = store_process {
+        store.stop().await.ok();
+    }
+    fake.stop().await;
     if let (Err(_), Err(error)) = (&outcome, &stopped) {
         eprintln!("error: {error:#}");
     }
@@ -305,6 +368,80 @@ async fn issue_key(store: SocketAddr) -> anyhow::Result<String> {
     Ok(created.secret)
 }
 
+/// The processes whose CPU time a level reads.
+struct Processes<'a> {
+    gateway: &'a ServiceProcess,
+    store: Option<u32>,
+    provider: u32,
+}
+
+impl Processes<'_> {
+    fn gateway_log_bytes(&self) -> u64 {
+        self.gateway.log_bytes()
+    }
+
+    /// The gateway on core 0 alone; the store, the fake provider and this process (the
+    /// clients) on the other cores. Answers the layout, or `None` on a single core.
+    fn pin(&self) -> anyhow::Result<Option<String>> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores < 2 {
+            return Ok(None);
+        }
+        let rest = if cores == 2 {
+            "1".to_string()
+        } else {
+            format!("1-{}", cores - 1)
+        };
+        provider::pin(self.gateway.pid(), "0")?;
+        for pid in [Some(self.provider), self.store, Some(std::process::id())]
+            .into_iter()
+            .flatten()
+        {
+            provider::pin(pid, &rest)?;
+        }
+        Ok(Some(format!(
+            "gateway on core 0; store, fake provider and clients on core(s) {rest}"
+        )))
+    }
+
+    /// CPU ticks of each so far.
+    fn ticks(&self) -> ProcessTicks {
+        ProcessTicks {
+            gateway: process::cpu_ticks(self.gateway.pid()),
+            store: self.store.and_then(process::cpu_ticks),
+            provider: process::cpu_ticks(self.provider),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ProcessTicks {
+    gateway: Option<u64>,
+    store: Option<u64>,
+    provider: Option<u64>,
+}
+
+impl ProcessTicks {
+    /// Cores each kept busy on average between `earlier` and now, over `seconds`.
+    fn since(&self, earlier: &ProcessTicks, seconds: f64) -> ProcessCores {
+        let cores = |now: Option<u64>, then: Option<u64>| {
+            Some(now?.saturating_sub(then?) as f64 / TICKS_PER_SECOND / seconds)
+        };
+        ProcessCores {
+            gateway: cores(self.gateway, earlier.gateway),
+            store: cores(self.store, earlier.store),
+            provider: cores(self.provider, earlier.provider),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ProcessCores {
+    gateway: Option<f64>,
+    store: Option<f64>,
+    provider: Option<f64>,
+}
+
 /// What the clients talk to besides the gateway.
 struct BenchEnv {
     /// The key callers present, when the admission path is measured.
@@ -314,18 +451,23 @@ struct BenchEnv {
     store_addr: SocketAddr,
 }
 
-fn describe(args: &Args, config: &GatewayConfig, gateway: &ServiceProcess) {
+fn describe(args: &Args, config: &GatewayConfig, processes: &Processes<'_>, pinned: Option<&str>) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let store = match processes.store {
+        Some(pid) => format!("SQLite store pid {pid} (RUST_LOG={})", args.store_log),
+        None => "no store (records stay in the outbox)".into(),
+    };
     eprintln!(
-        "gateway bench: {} (pid {}, RUST_LOG={}) on {}; fake provider and SQLite store in this \
-         process (pid {}); {cores} cores; {} chunks per stream; {} channel(s); {} s warm-up per \
+        "gateway bench: {} (pid {}, RUST_LOG={}); {store}; fake provider pid {}; clients pid \
+         {}; {}; {cores} cores; {} chunks per stream; {} channel(s); {} s warm-up per \
          level; throughput levels paced at {} ms, {} s each; latency levels paced at {} ms, {} s \
          each; held streams paced at {} ms",
         config.binary.display(),
-        gateway.pid(),
+        processes.gateway.pid(),
         args.gateway_log,
-        gateway.addr(),
+        processes.provider,
         std::process::id(),
+        pinned.unwrap_or("not pinned"),
         args.chunks,
         args.channels,
         args.warmup,
@@ -337,14 +479,23 @@ fn describe(args: &Args, config: &GatewayConfig, gateway: &ServiceProcess) {
     );
 }
 
-async fn bench(args: &Args, env: &BenchEnv, gateway: &ServiceProcess) -> anyhow::Result<()> {
+async fn bench(
+    args: &Args,
+    env: &BenchEnv,
+    gateway: &ServiceProcess,
+    processes: &Processes<'_>,
+) -> anyhow::Result<()> {
     let channels = level::connect(gateway.addr(), args.channels, "gateway").await?;
-    let store = ConversationStoreClient::new(
-        Endpoint::from_shared(format!("http://{}", env.store_addr))?
-            .connect()
-            .await
-            .context("cannot connect to the store")?,
-    );
+    let store = if args.no_store {
+        None
+    } else {
+        Some(ConversationStoreClient::new(
+            Endpoint::from_shared(format!("http://{}", env.store_addr))?
+                .connect()
+                .await
+                .context("cannot connect to the store")?,
+        ))
+    };
     let mut records = StoredRecords {
         store,
         since: SystemTime::now(),
@@ -419,6 +570,7 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &ServiceProcess) -> anyhow:
         },
     ];
     let mut judged_rows = Vec::new();
+    let mut throughput_rows = Vec::new();
     for sweep in sweeps.iter().filter(|sweep| !sweep.skip) {
         let direct = DirectTarget::new(
             &env.fake_base_url,
@@ -427,16 +579,21 @@ async fn bench(args: &Args, env: &BenchEnv, gateway: &ServiceProcess) -> anyhow:
             Arc::clone(&expected_text),
         )?;
         let through = gateway_targets(sweep.platform)?;
-        let rows = run_sweep(args, sweep, &direct, &through, gateway, &mut records).await?;
+        let rows = run_sweep(args, sweep, &direct, &through, processes, &mut records).await?;
         if sweep.judges_ttft {
             judged_rows = rows;
+        } else {
+            throughput_rows = rows;
         }
     }
     print_targets(&judged_rows, &memory);
-    eprintln!(
-        "verified: the store holds one record for each of the {} gateway streams",
-        records.expected
-    );
+    print_provider_ratio(&throughput_rows);
+    if records.store.is_some() {
+        eprintln!(
+            "verified: the store holds one record for each of the {} gateway streams",
+            records.expected
+        );
+    }
     Ok(())
 }
 
@@ -447,7 +604,7 @@ async fn run_sweep(
     sweep: &Sweep<'_>,
     direct: &DirectTarget,
     through: &[GatewayTarget],
-    gateway: &ServiceProcess,
+    processes: &Processes<'_>,
     records: &mut StoredRecords,
 ) -> anyhow::Result<Vec<(u32, Level, Level)>> {
     println!(
@@ -458,7 +615,7 @@ async fn run_sweep(
     print_throughput_header();
     let mut rows = Vec::new();
     for &streams in sweep.levels {
-        let run = |path| run_level(args, sweep.seconds, streams, path, gateway);
+        let run = |path| run_level(args, sweep.seconds, streams, path, processes);
         let direct = run(Path::Direct(direct.clone())).await?;
         print_throughput_row(streams, "direct", &direct);
         report_level(streams, "direct", &direct);
@@ -491,7 +648,8 @@ fn no_failures(failures: &Failures) -> anyhow::Result<()> {
 /// The gateway streams completed so far in this run; the store must end up holding exactly
 /// one record for each.
 struct StoredRecords {
-    store: ConversationStoreClient<Channel>,
+    /// `None` without a store: nothing is checked.
+    store: Option<ConversationStoreClient<Channel>>,
     /// When the run started: turns are counted from here.
     since: SystemTime,
     expected: u64,
@@ -503,7 +661,10 @@ impl StoredRecords {
     /// nothing more. Keeps one level's deliveries out of the next.
     async fn completed(&mut self, streams: u64) -> anyhow::Result<()> {
         self.expected += streams;
-        settle(&mut self.store, self.since, self.expected).await
+        match &mut self.store {
+            Some(store) => settle(store, self.since, self.expected).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -620,14 +781,32 @@ struct Level {
     failures: Failures,
     measured: Duration,
     cpu: CpuUse,
-    gateway_cores: Option<f64>,
+    /// Cores the gateway, the store and the fake provider each kept busy over the window.
+    cores: ProcessCores,
     gateway_log_bytes: u64,
 }
 
 impl Level {
     /// Gateway CPU time per stream completed in the window.
     fn gateway_cpu_per_stream(&self) -> Option<Duration> {
-        self.per_stream(self.gateway_cores?)
+        self.per_stream(self.cores.gateway?)
+    }
+
+    /// Store CPU time per stream completed in the window (each stream is one record).
+    fn store_cpu_per_record(&self) -> Option<Duration> {
+        self.per_stream(self.cores.store?)
+    }
+
+    /// Fake provider CPU time per stream completed in the window.
+    fn provider_cpu_per_stream(&self) -> Option<Duration> {
+        self.per_stream(self.cores.provider?)
+    }
+
+    /// The gateway's CPU per completion in units of what producing the stream cost the fake
+    /// provider: a figure that moves less with the machine's speed than either alone.
+    fn gateway_to_provider(&self) -> Option<f64> {
+        let provider = self.cores.provider.filter(|cores| *cores > 0.0)?;
+        Some(self.cores.gateway? / provider)
     }
 
     /// CPU time of `cores` busy over the window, per stream completed in it.
@@ -641,11 +820,17 @@ impl Level {
         )
     }
 
-    /// Cores kept busy by processes other than the gateway and this one: builds, tests or
-    /// other benchmarks that make the figures incomparable.
+    /// Cores kept busy by processes other than the gateway, the store, the fake provider and
+    /// this one: builds, tests or other benchmarks that make the figures incomparable.
     fn foreign_cores(&self) -> Option<f64> {
         let machine = self.cpu.machine?;
-        Some(machine - self.cpu.own? - self.gateway_cores.unwrap_or(0.0))
+        Some(
+            machine
+                - self.cpu.own?
+                - self.cores.gateway.unwrap_or(0.0)
+                - self.cores.store.unwrap_or(0.0)
+                - self.cores.provider.unwrap_or(0.0),
+        )
     }
 }
 
@@ -656,7 +841,7 @@ async fn run_level(
     seconds: u64,
     streams: u32,
     path: Path,
-    gateway: &ServiceProcess,
+    processes: &Processes<'_>,
 ) -> anyhow::Result<Level> {
     let measured = Duration::from_secs(seconds);
     let window = Window::after(Duration::from_secs(args.warmup), measured);
@@ -678,12 +863,12 @@ async fn run_level(
         .collect();
     tokio::time::sleep_until(window.start).await;
     let cpu_start = cpu::sample();
-    let gateway_start = process::cpu_ticks(gateway.pid());
-    let log_start = gateway.log_bytes();
+    let ticks_start = processes.ticks();
+    let log_start = processes.gateway_log_bytes();
     tokio::time::sleep_until(window.end).await;
     let cpu_used = cpu::sample().since(&cpu_start);
-    let gateway_end = process::cpu_ticks(gateway.pid());
-    let log_end = gateway.log_bytes();
+    let ticks_end = processes.ticks();
+    let log_end = processes.gateway_log_bytes();
 
     let mut outcome = WorkerOutcome::default();
     for task in tasks {
@@ -695,12 +880,6 @@ async fn run_level(
         outcome.completed_in_window += worker.completed_in_window;
         outcome.failures.merge(worker.failures);
     }
-    let gateway_cores = match (gateway_start, gateway_end) {
-        (Some(start), Some(end)) => {
-            Some(end.saturating_sub(start) as f64 / TICKS_PER_SECOND / measured.as_secs_f64())
-        }
-        _ => None,
-    };
     Ok(Level {
         streams_per_second: outcome.completed_in_window as f64 / measured.as_secs_f64(),
         samples: outcome.first_tokens.len(),
@@ -712,7 +891,7 @@ async fn run_level(
         failures: outcome.failures,
         measured,
         cpu: cpu_used,
-        gateway_cores,
+        cores: ticks_end.since(&ticks_start, measured.as_secs_f64()),
         gateway_log_bytes: log_end.saturating_sub(log_start),
     })
 }
@@ -761,9 +940,10 @@ async fn worker_loop(
 fn print_throughput_header() {
     println!(
         "| streams | path | streams/s | TTFT p50 ms | TTFT p99 ms | TTFT max ms | \
-         gateway CPU ms/stream | gateway cores | bench cores | machine cores |"
+         gateway CPU ms/stream | store CPU ms/record | provider CPU ms/stream | gateway cores | \
+         clients cores | machine cores |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 }
 
 fn print_throughput_row(streams: u32, path: &str, level: &Level) {
@@ -771,14 +951,18 @@ fn print_throughput_row(streams: u32, path: &str, level: &Level) {
         Some(l) => (ms(l.p50), ms(l.p99), ms(l.max)),
         None => ("-".into(), "-".into(), "-".into()),
     };
-    let gateway_cpu = match path {
-        "gateway" => level.gateway_cpu_per_stream().map_or("-".into(), ms),
+    let through = path == "gateway";
+    let only_through = |figure: Option<Duration>| match (through, figure) {
+        (true, Some(figure)) => ms(figure),
         _ => "-".into(),
     };
     println!(
-        "| {streams} | {path} | {:.0} | {p50} | {p99} | {max} | {gateway_cpu} | {} | {} | {} |",
+        "| {streams} | {path} | {:.0} | {p50} | {p99} | {max} | {} | {} | {} | {} | {} | {} |",
         level.streams_per_second,
-        cores(level.gateway_cores),
+        only_through(level.gateway_cpu_per_stream()),
+        only_through(level.store_cpu_per_record()),
+        level.provider_cpu_per_stream().map_or("-".into(), ms),
+        cores(level.cores.gateway),
         cores(level.cpu.own),
         cores(level.cpu.machine),
     );
@@ -824,9 +1008,9 @@ fn report_level(streams: u32, path: &str, level: &Level) {
 fn print_overhead(rows: &[(u32, Level, Level)]) {
     println!(
         "| streams | added TTFT p50 ms | added TTFT p99 ms | TTFT samples direct / gateway | \
-         streams/s gateway ÷ direct | gateway CPU ms/stream |"
+         streams/s gateway ÷ direct | gateway CPU ms/stream | gateway ÷ provider CPU |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for (streams, direct, through) in rows {
         let added = |pick: fn(&LatencySummary) -> Duration| match (direct.ttft, through.ttft) {
             (Some(d), Some(g)) => signed_ms(pick(&g), pick(&d)),
@@ -841,12 +1025,15 @@ fn print_overhead(rows: &[(u32, Level, Level)]) {
             "-".into()
         };
         println!(
-            "| {streams} | {} | {} | {} / {} | {ratio} | {} |",
+            "| {streams} | {} | {} | {} / {} | {ratio} | {} | {} |",
             added(|l| l.p50),
             added(|l| l.p99),
             direct.samples,
             through.samples,
             through.gateway_cpu_per_stream().map_or("-".into(), ms),
+            through
+                .gateway_to_provider()
+                .map_or("-".into(), |ratio| format!("{ratio:.2}")),
         );
     }
     println!();
@@ -1027,6 +1214,25 @@ fn report_hold(level: &HoldLevel) {
 /// Says whether the issue's targets are met by this run's figures; a benchmark reports them,
 /// it does not fail on them. TTFT is judged on the latency sweep: in the throughput sweep it
 /// is mostly the wait for a core on a saturated machine.
+/// One line to compare runs on machines or days of different speed: the gateway's CPU per
+/// completion as a multiple of the fake provider's CPU per stream, per throughput level.
+fn print_provider_ratio(rows: &[(u32, Level, Level)]) {
+    let ratios: Vec<String> = rows
+        .iter()
+        .filter_map(|(streams, _, through)| {
+            let ratio = through.gateway_to_provider()?;
+            let cpu = ms(through.gateway_cpu_per_stream()?);
+            Some(format!("{ratio:.2} at {streams} streams ({cpu} ms)"))
+        })
+        .collect();
+    if !ratios.is_empty() {
+        println!(
+            "gateway CPU per completion ÷ fake provider CPU per stream: {}",
+            ratios.join(", ")
+        );
+    }
+}
+
 fn print_targets(latency: &[(u32, Level, Level)], memory: &MemoryResults) {
     let mut lines = Vec::new();
     let ttft_target = format!(
@@ -1144,7 +1350,11 @@ mod tests {
             failures: Failures::default(),
             measured: Duration::from_secs(10),
             cpu: CpuUse::default(),
-            gateway_cores: Some(0.5),
+            cores: ProcessCores {
+                gateway: Some(0.5),
+                store: Some(0.2),
+                provider: Some(0.25),
+            },
             gateway_log_bytes: 0,
         };
         // 0.5 cores for 10 s over 1000 streams: 5 ms each.
@@ -1152,6 +1362,8 @@ mod tests {
             level.gateway_cpu_per_stream(),
             Some(Duration::from_millis(5))
         );
+        assert_eq!(level.store_cpu_per_record(), Some(Duration::from_millis(2)));
+        assert_eq!(level.gateway_to_provider(), Some(2.0));
     }
 
     #[test]
