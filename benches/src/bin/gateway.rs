@@ -161,6 +161,7 @@ async fn main() -> ExitCode {
     let mut args = Args::parse();
     if args.quick {
         args.streams = vec![16, 64];
+        args.chunks = 20;
         args.seconds = 5;
         args.warmup = 1;
         args.skip_memory = true;
