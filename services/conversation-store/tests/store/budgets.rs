@@ -282,18 +282,24 @@ async fn record_tokens(store: &mut TestStore, input: u64, output: u64, at: i64, 
         .expect("recorded");
 }
 
+/// A daily budget of `limit` tokens on tenant `acme`, in `zone`.
+fn token_budget(limit: u64, zone: &str) -> pb::SetBudgetRequest {
+    pb::SetBudgetRequest {
+        scope: pb::BudgetScope::Tenant as i32,
+        subject: "acme".into(),
+        period: pb::BudgetPeriod::Day as i32,
+        token_limit: Some(limit),
+        time_zone: zone.into(),
+        ..Default::default()
+    }
+}
+
 async fn token_budgets_count_tokens_and_settle_token_estimates(mut store: TestStore) {
     let now = now_seconds();
     record_tokens(&mut store, 1_000, 500, now, "").await;
     let budget = store
         .client
-        .set_budget(pb::SetBudgetRequest {
-            scope: pb::BudgetScope::Tenant as i32,
-            subject: "acme".into(),
-            period: pb::BudgetPeriod::Day as i32,
-            token_limit: Some(10_000),
-            ..Default::default()
-        })
+        .set_budget(token_budget(10_000, ""))
         .await
         .expect("token budget set")
         .into_inner();
@@ -321,12 +327,8 @@ async fn token_budgets_count_tokens_and_settle_token_estimates(mut store: TestSt
     let both = store
         .client
         .set_budget(pb::SetBudgetRequest {
-            scope: pb::BudgetScope::Tenant as i32,
-            subject: "acme".into(),
-            period: pb::BudgetPeriod::Day as i32,
             limit: Some(usd("1")),
-            token_limit: Some(1),
-            ..Default::default()
+            ..token_budget(1, "")
         })
         .await
         .expect_err("spend or tokens, not both");
@@ -344,14 +346,7 @@ async fn periods_follow_a_zone_and_past_periods_are_read_from_the_ledger(mut sto
     record_tokens(&mut store, 100, 0, now - day, "").await;
     record_tokens(&mut store, 200, 0, now - day, "").await;
     record_tokens(&mut store, 400, 0, now, "").await;
-    let set_in = |zone: &str| pb::SetBudgetRequest {
-        scope: pb::BudgetScope::Tenant as i32,
-        subject: "acme".into(),
-        period: pb::BudgetPeriod::Day as i32,
-        token_limit: Some(1_000_000),
-        time_zone: zone.into(),
-        ..Default::default()
-    };
+    let set_in = |zone: &str| token_budget(1_000_000, zone);
     let tokyo = store
         .client
         .set_budget(set_in("Asia/Tokyo"))

@@ -85,6 +85,48 @@ fn estimate_in(message: &str) -> Decimal {
     decimal(after.split(';').next().expect("estimate"))
 }
 
+/// Streams `request()` until a budget refuses three calls in a row (each refusal
+/// RESOURCE_EXHAUSTED with `retry-after` and naming every one of `named`), letting the served
+/// calls' records reach the store and settle the lease after each refusal. Answers the served
+/// conversations and the last refusal's message; more than `most` served fails.
+async fn serve_until_refused(
+    app: &TestApp,
+    request: impl Fn() -> colloquy_proto::gateway::v1::ChatRequest,
+    named: &[&str],
+    most: usize,
+) -> (Vec<String>, String) {
+    let mut conversations = Vec::new();
+    let mut refusals_in_a_row = 0;
+    let mut last = String::new();
+    while refusals_in_a_row < 3 {
+        match app.stream(request()).await {
+            Ok(collected) => {
+                refusals_in_a_row = 0;
+                conversations.push(collected.started.conversation_id.clone());
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                let message = status.message();
+                for name in named {
+                    assert!(message.contains(name), "{name:?} not in {message:?}");
+                }
+                assert!(status.metadata().get("retry-after").is_some());
+                last = message.to_string();
+                refusals_in_a_row += 1;
+                for id in &conversations {
+                    app.wait_for_turns(id, 1).await;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        assert!(
+            conversations.len() <= most,
+            "more served than the budget holds"
+        );
+    }
+    (conversations, last)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_budget_refuses_what_it_has_no_room_for_and_spend_stays_within_it() {
     let app = budgeted_app().await;
@@ -93,37 +135,15 @@ async fn a_budget_refuses_what_it_has_no_room_for_and_spend_stays_within_it() {
     let set = set_budget(&app, "acme", limit).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let mut served = 0u32;
-    let mut refusals_in_a_row = 0;
-    let mut conversations = Vec::new();
-    let mut estimate = Decimal::ZERO;
-    while refusals_in_a_row < 3 {
-        match app.stream(request("acme")).await {
-            Ok(collected) => {
-                served += 1;
-                refusals_in_a_row = 0;
-                conversations.push(collected.started.conversation_id.clone());
-            }
-            Err(status) => {
-                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-                let message = status.message();
-                assert!(
-                    message.contains(&format!("budget {} of tenant \"acme\"", set.id))
-                        && message.contains("per day"),
-                    "{message}"
-                );
-                assert!(status.metadata().get("retry-after").is_some());
-                estimate = estimate_in(message);
-                refusals_in_a_row += 1;
-                // Let the records reach the store and the lease settle before asking again.
-                for id in &conversations {
-                    app.wait_for_turns(id, 1).await;
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-        assert!(served <= 10, "more served than the budget holds");
-    }
+    let (conversations, refusal) = serve_until_refused(
+        &app,
+        || request("acme"),
+        &[&format!("budget {} of tenant \"acme\"", set.id), "per day"],
+        10,
+    )
+    .await;
+    let served = u32::try_from(conversations.len()).expect("a few");
+    let estimate = estimate_in(&refusal);
     let after = budget(&app, set.id).await;
     let spent = decimal(&after.spent);
     assert_eq!(
@@ -210,41 +230,22 @@ async fn a_token_budget_holds_calls_to_models_without_a_price() {
         .into_inner();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let mut conversations = Vec::new();
-    let mut estimate = 0u64;
-    let mut refusals_in_a_row = 0;
-    while refusals_in_a_row < 3 {
-        match app.stream(unpriced("tokens-co")).await {
-            Ok(collected) => {
-                refusals_in_a_row = 0;
-                conversations.push(collected.started.conversation_id.clone());
-            }
-            Err(status) => {
-                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-                let message = status.message();
-                assert!(
-                    message.contains(&format!("budget {} of tenant \"tokens-co\"", set.id))
-                        && message.contains("1000 tokens per month"),
-                    "{message}"
-                );
-                let after = message
-                    .split("may use up to ")
-                    .nth(1)
-                    .unwrap_or_else(|| panic!("no estimate in {message:?}"));
-                estimate = after
-                    .split(';')
-                    .next()
-                    .and_then(|text| text.parse().ok())
-                    .expect("a whole number of tokens");
-                refusals_in_a_row += 1;
-                for id in &conversations {
-                    app.wait_for_turns(id, 1).await;
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-        assert!(conversations.len() <= 100, "the token budget never bound");
-    }
+    let (conversations, refusal) = serve_until_refused(
+        &app,
+        || unpriced("tokens-co"),
+        &[
+            &format!("budget {} of tenant \"tokens-co\"", set.id),
+            "1000 tokens per month",
+        ],
+        100,
+    )
+    .await;
+    let estimate: u64 = refusal
+        .split("may use up to ")
+        .nth(1)
+        .and_then(|after| after.split(';').next())
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| panic!("no whole number of tokens in {refusal:?}"));
     assert!(!conversations.is_empty(), "nothing was served");
     let mut used = 0;
     for id in &conversations {
