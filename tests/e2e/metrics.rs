@@ -90,6 +90,14 @@ async fn both_services_count_what_happened() {
         has_line(&gateway, "colloquy_gateway_outbox_depth"),
         "{gateway}"
     );
+    // Budgets are on by default, so every call went through the admission checks.
+    assert!(
+        has_line(
+            &gateway,
+            "colloquy_gateway_admission_checks_seconds_count 2"
+        ),
+        "{gateway}"
+    );
 
     let store = scrape(store_metrics).await;
     assert!(

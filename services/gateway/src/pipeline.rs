@@ -134,6 +134,7 @@ impl Gateway {
             0
         };
         let key_id = key.as_ref().map(|key| key.id.as_str());
+        let checks_started = std::time::Instant::now();
         let reservation = match &self.limiter {
             Some(limiter) => {
                 let demand = Demand {
@@ -166,6 +167,9 @@ impl Gateway {
             }
             None => None,
         };
+        if self.limiter.is_some() || self.budgets.is_some() {
+            self.metrics.admission_checked(checks_started.elapsed());
+        }
         let turn = Turn {
             primary,
             model,
