@@ -38,6 +38,8 @@ pub struct GatewayConfig {
     pub log_filter: String,
     /// Callers' API keys and rate limits; `None` serves service-token callers without limits.
     pub admission: Option<Admission>,
+    /// Where the gateway serves its Prometheus metrics.
+    pub metrics: SocketAddr,
     /// No store answers at `store`: records stay in the outbox (room for ten million), and
     /// budgets, which the store keeps, are off.
     pub without_store: bool,
@@ -89,8 +91,9 @@ fn settings_toml(config: &GatewayConfig, listen: SocketAddr) -> anyhow::Result<S
         .context("the temporary directory's path is not UTF-8")?;
     let mut text = format!(
         "listen = \"{listen}\"\nstore_url = \"http://{}\"\nlog_format = \"text\"\n\
-         shutdown_grace_ms = 2000\n\n[outbox]\npath = {}\n",
+         shutdown_grace_ms = 2000\n\n[metrics]\nlisten = \"{}\"\n\n[outbox]\npath = {}\n",
         config.store,
+        config.metrics,
         quote(outbox)?,
     );
     if config.without_store {
@@ -149,6 +152,7 @@ mod tests {
             ],
             log_filter: "warn".into(),
             admission: None,
+            metrics: SocketAddr::from((Ipv4Addr::LOCALHOST, 50053)),
             without_store: false,
         };
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 50051));

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod cpu;
 pub mod database;
 pub mod gateway;
+pub mod histogram;
 pub mod latency;
 pub mod level;
 pub mod logging;

@@ -22,6 +22,7 @@ use clap::Parser;
 use colloquy_benches::chat::{DirectTarget, GatewayTarget, StreamError, Timing};
 use colloquy_benches::cpu::{self, CpuUse};
 use colloquy_benches::gateway::{self, Admission, GatewayConfig, Platform};
+use colloquy_benches::histogram;
 use colloquy_benches::latency::{self, LatencySummary, millis};
 use colloquy_benches::level::{self, Window};
 use colloquy_benches::process::{self, TICKS_PER_SECOND};
@@ -234,6 +235,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         fake_base_url: fake.base_url().to_string(),
         provider_key: format!("sk-bench-{}", uuid::Uuid::new_v4().simple()),
         store_addr,
+        gateway_metrics: free_port()?,
     };
     let config = GatewayConfig {
         binary,
@@ -265,6 +267,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         admission: redis.as_ref().map(|redis| Admission {
             redis_url: redis.url(),
         }),
+        metrics: env.gateway_metrics,
         without_store: args.no_store,
     };
     warn_if_older(&config.binary);
@@ -450,6 +453,8 @@ struct BenchEnv {
     fake_base_url: String,
     provider_key: String,
     store_addr: SocketAddr,
+    /// The gateway's Prometheus endpoint.
+    gateway_metrics: SocketAddr,
 }
 
 fn describe(args: &Args, config: &GatewayConfig, processes: &Processes<'_>, pinned: Option<&str>) {
@@ -589,6 +594,7 @@ async fn bench(
     }
     print_targets(&judged_rows, &memory);
     print_provider_ratio(&throughput_rows);
+    print_admission_checks(env.gateway_metrics).await;
     if records.store.is_some() {
         eprintln!(
             "verified: the store holds one record for each of the {} gateway streams",
@@ -1215,6 +1221,37 @@ fn report_hold(level: &HoldLevel) {
 /// Says whether the issue's targets are met by this run's figures; a benchmark reports them,
 /// it does not fail on them. TTFT is judged on the latency sweep: in the throughput sweep it
 /// is mostly the wait for a core on a saturated machine.
+/// The time calls spent in the gateway's rate-limit and budget checks over the whole run, as
+/// the gateway measured it (bucket bounds of its histogram).
+async fn print_admission_checks(metrics: SocketAddr) {
+    const NAME: &str = "colloquy_gateway_admission_checks_seconds";
+    let text = match histogram::scrape(metrics).await {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("admission checks not read: {error:#}");
+            return;
+        }
+    };
+    let buckets = histogram::buckets(&text, NAME);
+    let bound = |q| {
+        histogram::quantile_bound(&buckets, q).map(|(bound, total)| (millis_text(bound), total))
+    };
+    if let (Some((p50, total)), Some((p99, _))) = (bound(0.5), bound(0.99)) {
+        println!(
+            "admission checks (rate limits and budgets) of {total} calls, as the gateway timed \
+             them: p50 ≤ {p50} ms, p99 ≤ {p99} ms"
+        );
+    }
+}
+
+fn millis_text(seconds: f64) -> String {
+    if seconds.is_finite() {
+        format!("{:.3}", seconds * 1000.0)
+    } else {
+        "∞".into()
+    }
+}
+
 /// One line to compare runs on machines or days of different speed: the gateway's CPU per
 /// completion as a multiple of the fake provider's CPU per stream, per throughput level.
 fn print_provider_ratio(rows: &[(u32, Level, Level)]) {
