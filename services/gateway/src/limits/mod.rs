@@ -4,7 +4,8 @@
 //!
 //! A call that has to ask Redis (one script call, every counter at once) also takes room for
 //! the next few calls like it (`slice_calls`), so most calls are admitted from that room
-//! without a round trip; room not used within `slice_idle_ms` of taking it is given back.
+//! without a round trip; half-used room is topped up in the background, and room not used
+//! within `slice_idle_ms` of taking it is given back.
 //!
 //! Token limits take the request's estimate when the call is admitted and are corrected by the
 //! tokens the provider reported once it ends.
@@ -114,6 +115,10 @@ pub struct RateLimiter {
     slices: Slices,
     slice_calls: u32,
     slice_idle: Duration,
+    /// Whether a top-up of held room is on its way to Redis (one at a time).
+    topping_up: AtomicBool,
+    /// This limiter, for the top-ups it spawns.
+    this: Weak<RateLimiter>,
     local: LocalCounters,
     when_unreachable: WhenUnreachable,
     default_output_tokens: u64,
@@ -160,12 +165,14 @@ impl RateLimiter {
             .transpose()?;
         let metrics = LimiterMetrics::register(registry);
         metrics.shared.set(i64::from(shared.is_some()));
-        let limiter = Arc::new(Self {
+        let limiter = Arc::new_cyclic(|this| Self {
             rules: settings.rules.clone(),
             shared,
             slices: Slices::default(),
             slice_calls: settings.slice_calls,
             slice_idle: Duration::from_millis(settings.slice_idle_ms),
+            topping_up: AtomicBool::new(false),
+            this: this.clone(),
             local: LocalCounters::default(),
             when_unreachable: settings.when_unreachable,
             default_output_tokens: settings.default_output_tokens,
@@ -195,7 +202,10 @@ impl RateLimiter {
             return Ok(None);
         }
         let (outcome, counted) = match &self.shared {
-            Some(_) if self.slices.take(&buckets) => (Ok(()), Counted::Shared),
+            Some(_) if self.slices.take(&buckets) => {
+                self.top_up_if_low(&buckets);
+                (Ok(()), Counted::Shared)
+            }
             Some(shared) => match shared.admit(&buckets, &self.wanted(&buckets)).await {
                 Ok(answer) => {
                     self.reached(true, None);
@@ -257,6 +267,46 @@ impl RateLimiter {
             estimate: demand.tokens,
             counted,
         }))
+    }
+
+    /// Asks Redis, off the caller's path, for more room in the buckets whose held room is
+    /// down to half, so that the next calls find it here.
+    fn top_up_if_low(&self, buckets: &[Bucket]) {
+        let replicas = self.replicas.load(Ordering::Relaxed);
+        let low: Vec<&Bucket> = buckets
+            .iter()
+            .filter(|bucket| self.slices.low(bucket, self.slice_calls, replicas))
+            .collect();
+        if low.is_empty() || self.topping_up.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(limiter) = self.this.upgrade() else {
+            self.topping_up.store(false, Ordering::Release);
+            return;
+        };
+        let wanted: Vec<f64> = low
+            .iter()
+            .map(|bucket| self.slices.wanted(bucket, self.slice_calls, replicas))
+            .collect();
+        // Nothing is taken for a call: only room.
+        let buckets: Vec<Bucket> = low
+            .into_iter()
+            .map(|bucket| Bucket {
+                cost: 0.0,
+                ..bucket.clone()
+            })
+            .collect();
+        tokio::spawn(async move {
+            if let Some(shared) = &limiter.shared
+                && let Ok(answer) = shared.admit(&buckets, &wanted).await
+            {
+                let now = Instant::now();
+                for (bucket, &units) in buckets.iter().zip(&answer.granted) {
+                    limiter.slices.add(bucket, units, now);
+                }
+            }
+            limiter.topping_up.store(false, Ordering::Release);
+        });
     }
 
     /// The room to ask Redis for beyond each bucket's cost.

@@ -1,6 +1,7 @@
 //! Room taken from the shared counters ahead of the calls that use it: when a call has to ask
 //! Redis, it also asks for room for the next few calls like it, and those calls are then
-//! admitted here without a round trip. The room was counted in Redis when it was taken, so the
+//! admitted here without a round trip; once half of that room is used, it is topped up in the
+//! background, so that a steady stream of calls does not wait for Redis at all. The room was counted in Redis when it was taken, so the
 //! shared limit still holds across replicas, only shifted by how long room may be held: what a
 //! replica has not used within `slice_idle_ms` of taking it is given back.
 
@@ -48,22 +49,32 @@ impl Slices {
         true
     }
 
-    /// Room to ask for beyond `bucket`'s cost: enough for `calls - 1` more calls like this one
-    /// when what is held would not cover the next, and at most a `1 / (2 × replicas)` part of
-    /// the bucket's burst, so that one replica does not hold what the others need.
-    pub fn wanted(&self, bucket: &Bucket, calls: u32, replicas: u32) -> f64 {
+    /// Room to hold beyond the call at hand: enough for `calls - 1` more calls like it, and at
+    /// most a `1 / (2 × replicas)` part of the bucket's burst, so that one replica does not
+    /// hold what the others need.
+    fn target(bucket: &Bucket, calls: u32, replicas: u32) -> f64 {
         if calls <= 1 {
-            return 0.0;
-        }
-        let held = self
-            .held()
-            .get(&bucket.key)
-            .map_or(0.0, |slice| slice.units);
-        if held >= bucket.cost {
             return 0.0;
         }
         let share = (bucket.capacity / (2.0 * f64::from(replicas.max(1)))).floor();
         (bucket.cost * f64::from(calls - 1)).min(share).max(0.0)
+    }
+
+    fn units(&self, bucket: &Bucket) -> f64 {
+        self.held()
+            .get(&bucket.key)
+            .map_or(0.0, |slice| slice.units)
+    }
+
+    /// Room to ask for beyond `bucket`'s cost: what the held room lacks of the target.
+    pub fn wanted(&self, bucket: &Bucket, calls: u32, replicas: u32) -> f64 {
+        (Self::target(bucket, calls, replicas) - self.units(bucket)).max(0.0)
+    }
+
+    /// Whether the held room is down to less than half of the target: time to top it up.
+    pub fn low(&self, bucket: &Bucket, calls: u32, replicas: u32) -> bool {
+        let target = Self::target(bucket, calls, replicas);
+        target > 0.0 && self.units(bucket) < target / 2.0
     }
 
     /// Adds what Redis granted beyond the call's cost.
@@ -134,7 +145,13 @@ mod tests {
         assert_eq!(slices.wanted(&requests, 1, 1), 0.0, "slices off");
         slices.add(&requests, 2.0, now);
         slices.add(&tokens, 500.0, now);
-        assert_eq!(slices.wanted(&requests, 8, 1), 0.0, "holds enough for one");
+        assert_eq!(slices.wanted(&requests, 8, 1), 5.0, "tops up to the target");
+        assert!(slices.low(&requests, 8, 1), "2 of 7 held");
+        assert!(!slices.low(&requests, 3, 1), "2 of 2 held");
+        assert!(
+            !slices.low(&requests, 1, 1),
+            "nothing to top up with slices off"
+        );
         assert!(slices.take(&[requests.clone(), tokens.clone()]));
         assert!(
             !slices.take(&[requests.clone(), tokens.clone()]),
