@@ -277,8 +277,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         store: store_process.as_ref().map(ServiceProcess::pid),
         provider: fake.pid(),
     };
-    let pinned = if args.no_pin { None } else { processes.pin()? };
-    describe(&args, &config, &processes, pinned.as_deref());
+    // Read before pinning: this process then sees only the cores it was given.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = if args.no_pin {
+        None
+    } else {
+        processes.pin(cores)?
+    };
+    describe(&args, &config, &processes, pinned.as_deref(), cores);
     // Interrupting still stops the gateway.
     let outcome = tokio::select! {
         outcome = bench(&args, &env, &gateway, &processes) => outcome,
@@ -386,8 +392,7 @@ impl Processes<'_> {
 
     /// The gateway on core 0 alone; the store, the fake provider and this process (the
     /// clients) on the other cores. Answers the layout, or `None` on a single core.
-    fn pin(&self) -> anyhow::Result<Option<String>> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    fn pin(&self, cores: usize) -> anyhow::Result<Option<String>> {
         if cores < 2 {
             return Ok(None);
         }
@@ -457,8 +462,14 @@ struct BenchEnv {
     gateway_metrics: SocketAddr,
 }
 
-fn describe(args: &Args, config: &GatewayConfig, processes: &Processes<'_>, pinned: Option<&str>) {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+/// `cores` are the machine's, read before pinning.
+fn describe(
+    args: &Args,
+    config: &GatewayConfig,
+    processes: &Processes<'_>,
+    pinned: Option<&str>,
+    cores: usize,
+) {
     let store = match processes.store {
         Some(pid) => format!("SQLite store pid {pid} (RUST_LOG={})", args.store_log),
         None => "no store (records stay in the outbox)".into(),
