@@ -66,7 +66,7 @@ const TARGET_KIB_PER_STREAM: f64 = 64.0;
 )]
 struct Args {
     /// Concurrent streams of each throughput level, run one after the other.
-    #[arg(long, value_delimiter = ',', default_value = "1,64,256",
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256",
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     streams: Vec<u32>,
     /// Measured seconds per throughput level and path.
