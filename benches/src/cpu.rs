@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::process::{TICKS_PER_SECOND, name_and_ticks};
+use crate::process::{self, name_and_ticks};
 
 #[derive(Debug, Clone, Copy)]
 pub struct CpuSample {
@@ -43,9 +43,7 @@ impl CpuSample {
         if seconds <= 0.0 {
             return CpuUse::default();
         }
-        let cores = |now: Option<u64>, then: Option<u64>| {
-            Some(now?.saturating_sub(then?) as f64 / TICKS_PER_SECOND / seconds)
-        };
+        let cores = |now, then| process::cores_between(now, then, seconds);
         CpuUse {
             own: cores(self.own, earlier.own),
             postgres: cores(self.postgres, earlier.postgres),

@@ -4,6 +4,12 @@
 /// Linux reports process times in units of `USER_HZ`, which is 100 on every architecture.
 pub const TICKS_PER_SECOND: f64 = 100.0;
 
+/// Cores kept busy on average by `now - then` ticks over `seconds`; `None` when a reading is
+/// missing.
+pub fn cores_between(now: Option<u64>, then: Option<u64>, seconds: f64) -> Option<f64> {
+    Some(now?.saturating_sub(then?) as f64 / TICKS_PER_SECOND / seconds)
+}
+
 /// User + system CPU ticks of every thread of `pid` so far.
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
     name_and_ticks(&pid.to_string()).map(|(_, ticks)| ticks)

@@ -25,7 +25,7 @@ use colloquy_benches::gateway::{self, Admission, GatewayConfig, Platform};
 use colloquy_benches::histogram;
 use colloquy_benches::latency::{self, LatencySummary, millis};
 use colloquy_benches::level::{self, Window};
-use colloquy_benches::process::{self, TICKS_PER_SECOND};
+use colloquy_benches::process;
 use colloquy_benches::provider::{self, ProviderProcess};
 use colloquy_benches::service::{ServiceProcess, free_port, sibling_binary};
 use colloquy_benches::store::{self as store_process, StoreConfig};
@@ -433,9 +433,7 @@ struct ProcessTicks {
 impl ProcessTicks {
     /// Cores each kept busy on average between `earlier` and now, over `seconds`.
     fn since(&self, earlier: &ProcessTicks, seconds: f64) -> ProcessCores {
-        let cores = |now: Option<u64>, then: Option<u64>| {
-            Some(now?.saturating_sub(then?) as f64 / TICKS_PER_SECOND / seconds)
-        };
+        let cores = |now, then| process::cores_between(now, then, seconds);
         ProcessCores {
             gateway: cores(self.gateway, earlier.gateway),
             store: cores(self.store, earlier.store),

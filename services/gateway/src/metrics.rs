@@ -201,12 +201,12 @@ impl GatewayMetrics {
         }
     }
 
-    /// Counts a completion that failed before its first byte.
     /// A call's rate-limit and budget checks took `elapsed`.
     pub fn admission_checked(&self, elapsed: Duration) {
         self.admission_checks.observe(elapsed.as_secs_f64());
     }
 
+    /// Counts a completion that failed before its first byte.
     pub fn error(&self, platform: &str, code: &str) {
         self.errors
             .get_or_create(&ErrorLabels {

@@ -212,10 +212,7 @@ impl RateLimiter {
                     if let Some(replicas) = answer.replicas {
                         self.replicas.store(replicas, Ordering::Relaxed);
                     }
-                    let now = Instant::now();
-                    for (bucket, &units) in buckets.iter().zip(&answer.granted) {
-                        self.slices.add(bucket, units, now);
-                    }
+                    self.slices.add_granted(&buckets, &answer.granted);
                     (answer.refused.map_or(Ok(()), Err), Counted::Shared)
                 }
                 Err(error) => {
@@ -284,10 +281,7 @@ impl RateLimiter {
             self.topping_up.store(false, Ordering::Release);
             return;
         };
-        let wanted: Vec<f64> = low
-            .iter()
-            .map(|bucket| self.slices.wanted(bucket, self.slice_calls, replicas))
-            .collect();
+        let wanted = self.wanted(low.iter().copied());
         // Nothing is taken for a call: only room.
         let buckets: Vec<Bucket> = low
             .into_iter()
@@ -300,20 +294,17 @@ impl RateLimiter {
             if let Some(shared) = &limiter.shared
                 && let Ok(answer) = shared.admit(&buckets, &wanted).await
             {
-                let now = Instant::now();
-                for (bucket, &units) in buckets.iter().zip(&answer.granted) {
-                    limiter.slices.add(bucket, units, now);
-                }
+                limiter.slices.add_granted(&buckets, &answer.granted);
             }
             limiter.topping_up.store(false, Ordering::Release);
         });
     }
 
     /// The room to ask Redis for beyond each bucket's cost.
-    fn wanted(&self, buckets: &[Bucket]) -> Vec<f64> {
+    fn wanted<'b>(&self, buckets: impl IntoIterator<Item = &'b Bucket>) -> Vec<f64> {
         let replicas = self.replicas.load(Ordering::Relaxed);
         buckets
-            .iter()
+            .into_iter()
             .map(|bucket| self.slices.wanted(bucket, self.slice_calls, replicas))
             .collect()
     }

@@ -77,8 +77,17 @@ impl Slices {
         target > 0.0 && self.units(bucket) < target / 2.0
     }
 
-    /// Adds what Redis granted beyond the call's cost.
-    pub fn add(&self, bucket: &Bucket, units: f64, now: Instant) {
+    /// Adds what Redis granted beyond the cost, bucket by bucket (`granted` in the order of
+    /// `buckets`).
+    pub fn add_granted(&self, buckets: &[Bucket], granted: &[f64]) {
+        let now = Instant::now();
+        for (bucket, &units) in buckets.iter().zip(granted) {
+            self.add(bucket, units, now);
+        }
+    }
+
+    /// Adds `units` of room to `bucket`'s slice, taken at `now`.
+    fn add(&self, bucket: &Bucket, units: f64, now: Instant) {
         if units <= 0.0 {
             return;
         }
