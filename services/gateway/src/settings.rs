@@ -150,6 +150,12 @@ pub struct OutboxSettings {
     pub max_backoff_ms: u64,
     /// At shutdown, how long to keep delivering before leaving records for the next start.
     pub flush_timeout_ms: u64,
+    /// Slots of 4 KiB in the admission file beside the outbox file (`<path>` with the
+    /// extension `.admissions`), made when the gateway starts: an admission that fits one is
+    /// made durable with one disk write instead of an outbox commit. One per completion
+    /// running at once is enough; past that, and for admissions over 4 KiB (long prompts kept
+    /// as content), the outbox file takes them. `0` keeps every admission in the outbox file.
+    pub admission_slots: u32,
 }
 
 /// Size limits. The record limits default to the records crate's, which the store uses too,
@@ -202,6 +208,7 @@ impl Default for OutboxSettings {
             delivery_batch: 64,
             max_backoff_ms: 10_000,
             flush_timeout_ms: 5_000,
+            admission_slots: colloquy_outbox::DEFAULT_ADMISSION_SLOTS,
         }
     }
 }

@@ -4,6 +4,10 @@
 //! good). A completion keeps its key from admission to delivery, so completing it twice, or
 //! again after a failed commit, writes the same row.
 //!
+//! An admission small enough is written to a slot of the admission file instead
+//! ([`crate::slots`]), which makes it durable at the cost of one disk write; its completion's
+//! record still goes to `pending` here, and the slot is cleared once that is committed.
+//!
 //! One writer thread owns the file. It folds the commands that arrive together into one
 //! commit, so many completions share one fsync, and answers reads between commits. When a
 //! commit fails (a full disk, an I/O error) it closes the file, which clears redb's poisoned
@@ -26,6 +30,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::entry::{Entry, now_micros};
+use crate::slots::{self, Found, Slots};
 
 pub(crate) const ADMITTED: TableDefinition<u64, &[u8]> = TableDefinition::new("admitted");
 pub(crate) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
@@ -74,13 +79,13 @@ enum Command {
         reply: Reply<u64>,
     },
     Complete {
-        key: u64,
+        place: Place,
         entry: Bytes,
         reply: Reply<()>,
     },
     /// An admission dropped without a record: its stored fallback record is delivered.
     Abandon {
-        key: u64,
+        place: Place,
     },
     Remove {
         delivered: Vec<u64>,
@@ -102,10 +107,20 @@ impl Command {
     }
 }
 
+/// Where an admission is kept: its key, and its slot in the admission file when it has one
+/// (otherwise it is a row of `admitted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub key: u64,
+    pub slot: Option<u32>,
+}
+
 /// What the writer thread publishes.
 struct Shared {
     /// Rows in `pending` after the last commit.
     depth: AtomicU64,
+    /// The next key to hand out, to admissions in slots and in `admitted` alike.
+    next_key: AtomicU64,
     health: watch::Sender<Health>,
 }
 
@@ -113,6 +128,7 @@ struct Shared {
 pub(crate) struct Journal {
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
+    slots: Option<Arc<Slots>>,
 }
 
 /// What opening found.
@@ -123,9 +139,11 @@ pub(crate) struct Opened {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal file and starts its writer thread. Admissions left by an
-    /// earlier run are moved to `pending` first: that run will never complete them.
-    pub fn open(path: &Path) -> Result<Opened, JournalError> {
+    /// Opens (or creates) the journal file and an admission file of `slots` slots beside it,
+    /// and starts their writer threads. Admissions left by an earlier run are moved to
+    /// `pending` first: that run will never complete them. With `slots` at 0, or when the
+    /// admission file cannot be made, every admission is a row of `admitted`.
+    pub fn open(path: &Path, slots: u32) -> Result<Opened, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(JournalError::from_display)?;
         }
@@ -139,18 +157,40 @@ impl Journal {
             )));
         }
         let db = Database::create(path).map_err(JournalError::from_display)?;
-        let recovered = recover_admissions(&db)?;
+        let slot_path = admission_file(path);
+        let found = slots::found_in(&slot_path).map_err(|error| {
+            JournalError(format!(
+                "cannot read the admissions in {}: {error}",
+                slot_path.display()
+            ))
+        })?;
+        let recovered = recover_admissions(&db, found)?;
         let (next_key, depth) = keys_and_depth(&db)?;
+        let slots = match slots {
+            0 => {
+                let _ = std::fs::remove_file(&slot_path);
+                None
+            }
+            count => match Slots::create(&slot_path, count) {
+                Ok(slots) => Some(Arc::new(slots)),
+                Err(error) => {
+                    tracing::warn!(%error, path = %slot_path.display(), "cannot make the admission file; admissions are written to the outbox file, which takes longer");
+                    let _ = std::fs::remove_file(&slot_path);
+                    None
+                }
+            },
+        };
         let (health, _) = watch::channel(Health::Writable);
         let shared = Arc::new(Shared {
             depth: AtomicU64::new(depth),
+            next_key: AtomicU64::new(next_key),
             health,
         });
         let (commands, receiver) = mpsc::channel(MAX_GROUP * 4);
         let writer = Writer {
             path: path.to_path_buf(),
             db: Some(db),
-            next_key,
+            slots: slots.clone(),
             live: HashSet::new(),
             owed: HashSet::new(),
             last_error: None,
@@ -164,26 +204,51 @@ impl Journal {
             .spawn(move || writer.run(receiver))
             .map_err(JournalError::from_display)?;
         Ok(Opened {
-            journal: Self { commands, shared },
+            journal: Self {
+                commands,
+                shared,
+                slots,
+            },
             recovered,
         })
     }
 
-    /// Writes an admission; returns its key once it is on disk.
-    pub async fn admit(&self, entry: Bytes) -> Result<u64, JournalError> {
-        self.ask(|reply| Command::Admit { entry, reply }).await
+    /// Writes an admission; returns where it is kept once it is on disk.
+    pub async fn admit(&self, entry: Bytes) -> Result<Place, JournalError> {
+        if let Some(slots) = &self.slots {
+            let key = self.shared.next_key.fetch_add(1, Ordering::AcqRel);
+            match slots.admit(key, entry.clone()).await {
+                Some(Ok(slot)) => {
+                    return Ok(Place {
+                        key,
+                        slot: Some(slot),
+                    });
+                }
+                // The outbox file says whether the disk takes writes at all.
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "an admission slot could not be written; admitting to the outbox file")
+                }
+                None => {}
+            }
+        }
+        let key = self.ask(|reply| Command::Admit { entry, reply }).await?;
+        Ok(Place { key, slot: None })
     }
 
-    /// Replaces the admission `key` with its record, pending delivery.
-    pub async fn complete(&self, key: u64, entry: Bytes) -> Result<(), JournalError> {
-        self.ask(|reply| Command::Complete { key, entry, reply })
-            .await
+    /// Replaces the admission with its record, pending delivery.
+    pub async fn complete(&self, place: Place, entry: Bytes) -> Result<(), JournalError> {
+        self.ask(|reply| Command::Complete {
+            place,
+            entry,
+            reply,
+        })
+        .await
     }
 
     /// Hands the admission's stored record to delivery. Returns false when the writer cannot
     /// take the command now; the admission is then delivered after the next start.
-    pub fn abandon(&self, key: u64) -> bool {
-        self.commands.try_send(Command::Abandon { key }).is_ok()
+    pub fn abandon(&self, place: Place) -> bool {
+        self.commands.try_send(Command::Abandon { place }).is_ok()
     }
 
     /// Removes delivered entries and moves rejected ones to the `rejected` table.
@@ -231,8 +296,15 @@ impl Journal {
     }
 }
 
-/// Moves every admission to `pending`; returns how many there were.
-fn recover_admissions(db: &Database) -> Result<u64, JournalError> {
+/// The admission file of the outbox file `path`.
+pub(crate) fn admission_file(path: &Path) -> PathBuf {
+    path.with_extension("admissions")
+}
+
+/// Moves every admission, the rows of `admitted` and those `found` in slots, to `pending`;
+/// returns how many there were. A slot whose record is in `pending` or `rejected` already was
+/// completed and not cleared yet.
+fn recover_admissions(db: &Database, found: Vec<Found>) -> Result<u64, JournalError> {
     let txn = db.begin_write().map_err(JournalError::from_display)?;
     let recovered = {
         let mut admitted = txn
@@ -241,9 +313,26 @@ fn recover_admissions(db: &Database) -> Result<u64, JournalError> {
         let mut pending = txn
             .open_table(PENDING)
             .map_err(JournalError::from_display)?;
-        txn.open_table(REJECTED)
+        let rejected = txn
+            .open_table(REJECTED)
             .map_err(JournalError::from_display)?;
         let mut recovered = 0;
+        for Found { key, entry } in found {
+            let kept = pending
+                .get(key)
+                .map_err(JournalError::from_display)?
+                .is_some()
+                || rejected
+                    .get(key)
+                    .map_err(JournalError::from_display)?
+                    .is_some();
+            if !kept {
+                pending
+                    .insert(key, entry.as_slice())
+                    .map_err(JournalError::from_display)?;
+                recovered += 1;
+            }
+        }
         while let Some((key, entry)) = admitted.pop_first().map_err(JournalError::from_display)? {
             let (key, entry) = (key.value(), entry.value().to_vec());
             pending
@@ -283,7 +372,8 @@ struct Writer {
     path: PathBuf,
     /// `None` while the file is closed after a failure.
     db: Option<Database>,
-    next_key: u64,
+    /// The admission file, whose slots are cleared once their records are committed here.
+    slots: Option<Arc<Slots>>,
     /// Admissions acknowledged and not yet completed or abandoned. Whatever else sits in
     /// `admitted` after a failed commit belongs to a completion that was refused.
     live: HashSet<u64>,
@@ -295,7 +385,7 @@ struct Writer {
     /// Why the last commit or reopening failed.
     last_error: Option<String>,
     /// Abandoned while the file was closed; handed to delivery once it is open again.
-    abandoned: Vec<u64>,
+    abandoned: Vec<Place>,
     /// Failed commits and reopenings in a row.
     failures: u32,
     failing_log: LogLimiter,
@@ -308,7 +398,7 @@ struct Committed {
     /// Keys given to the group's admissions, in order.
     admitted: Vec<u64>,
     /// Admissions that got their record or were abandoned.
-    settled: Vec<u64>,
+    settled: Vec<Place>,
     depth: u64,
 }
 
@@ -343,13 +433,7 @@ impl Writer {
     /// with the commit's outcome, reads from the state after it.
     fn execute(&mut self, group: &mut Vec<Command>) {
         let outcome = if group.iter().any(Command::writes) {
-            let first_key = self.next_key;
-            let outcome = self.commit(group);
-            if outcome.is_err() {
-                // Nothing of a failed commit counts, so its keys may be handed out again.
-                self.next_key = first_key;
-            }
-            outcome
+            self.commit(group)
         } else {
             Ok(Committed::default())
         };
@@ -357,10 +441,11 @@ impl Writer {
         match &outcome {
             Ok(committed) => {
                 self.live.extend(&committed.admitted);
-                for key in &committed.settled {
-                    self.live.remove(key);
-                    self.owed.remove(key);
+                for place in &committed.settled {
+                    self.live.remove(&place.key);
+                    self.owed.remove(&place.key);
                 }
+                self.release_slots(&committed.settled);
                 if group.iter().any(Command::writes) {
                     self.shared.depth.store(committed.depth, Ordering::Relaxed);
                 }
@@ -370,9 +455,9 @@ impl Writer {
                 for command in group.iter() {
                     match command {
                         // Not lost with the commit: kept for the next one.
-                        Command::Abandon { key } => self.abandoned.push(*key),
-                        Command::Complete { key, .. } => {
-                            self.owed.insert(*key);
+                        Command::Abandon { place } => self.abandoned.push(*place),
+                        Command::Complete { place, .. } => {
+                            self.owed.insert(place.key);
                         }
                         _ => {}
                     }
@@ -428,6 +513,14 @@ impl Writer {
             txn.set_durability(Durability::None)
                 .map_err(JournalError::from_display)?;
         }
+        if let Some(slots) = &self.slots
+            && group
+                .iter()
+                .any(|command| matches!(command, Command::Remove { .. }))
+        {
+            // A delivered record leaves only once its admission's slot is durably clear.
+            slots.sync_clears().map_err(JournalError::from_display)?;
+        }
         let mut committed = Committed::default();
         {
             let mut admitted = txn
@@ -440,34 +533,53 @@ impl Writer {
                 .open_table(REJECTED)
                 .map_err(JournalError::from_display)?;
             let abandons = group.iter().filter_map(|command| match command {
-                Command::Abandon { key } => Some(*key),
+                Command::Abandon { place } => Some(*place),
                 _ => None,
             });
-            for key in self.abandoned.iter().copied().chain(abandons) {
-                if let Some(entry) = admitted.remove(key).map_err(JournalError::from_display)? {
-                    let entry = entry.value().to_vec();
-                    pending
-                        .insert(key, entry.as_slice())
-                        .map_err(JournalError::from_display)?;
+            for place in self.abandoned.iter().copied().chain(abandons) {
+                let key = place.key;
+                let entry = match (place.slot, &self.slots) {
+                    (Some(slot), Some(slots)) => slots.read(slot, key),
+                    _ => admitted
+                        .remove(key)
+                        .map_err(JournalError::from_display)?
+                        .map(|entry| entry.value().to_vec()),
+                };
+                match entry {
+                    Some(entry) => {
+                        pending
+                            .insert(key, entry.as_slice())
+                            .map_err(JournalError::from_display)?;
+                    }
+                    None if place.slot.is_some() => {
+                        tracing::error!(
+                            key,
+                            "the admission slot of an abandoned completion cannot be read; it leaves no record"
+                        );
+                    }
+                    None => {}
                 }
-                committed.settled.push(key);
+                committed.settled.push(place);
             }
             for command in group {
                 match command {
                     Command::Admit { entry, .. } => {
-                        let key = self.next_key;
-                        self.next_key += 1;
+                        let key = self.shared.next_key.fetch_add(1, Ordering::AcqRel);
                         admitted
                             .insert(key, &entry[..])
                             .map_err(JournalError::from_display)?;
                         committed.admitted.push(key);
                     }
-                    Command::Complete { key, entry, .. } => {
-                        admitted.remove(*key).map_err(JournalError::from_display)?;
+                    Command::Complete { place, entry, .. } => {
+                        if place.slot.is_none() {
+                            admitted
+                                .remove(place.key)
+                                .map_err(JournalError::from_display)?;
+                        }
                         pending
-                            .insert(*key, &entry[..])
+                            .insert(place.key, &entry[..])
                             .map_err(JournalError::from_display)?;
-                        committed.settled.push(*key);
+                        committed.settled.push(*place);
                     }
                     Command::Remove {
                         delivered,
@@ -498,6 +610,18 @@ impl Writer {
         txn.commit().map_err(JournalError::from_display)?;
         self.abandoned.clear();
         Ok(committed)
+    }
+
+    /// Clears the slots of admissions whose records are now committed.
+    fn release_slots(&self, settled: &[Place]) {
+        let Some(slots) = &self.slots else { return };
+        for slot in settled.iter().filter_map(|place| place.slot) {
+            if let Err(error) = slots.release(slot) {
+                // Left as it is, the slot's admission comes back at the next start as a
+                // duplicate of its record, which the store acknowledges as one.
+                tracing::error!(%error, slot, "an admission slot cannot be cleared; it stays out of use");
+            }
+        }
     }
 
     fn read<T>(
@@ -562,7 +686,7 @@ impl Writer {
         match self.open_and_probe() {
             Ok((db, next_key, depth)) => {
                 self.db = Some(db);
-                self.next_key = self.next_key.max(next_key);
+                self.shared.next_key.fetch_max(next_key, Ordering::AcqRel);
                 self.shared.depth.store(depth, Ordering::Relaxed);
                 self.failures = 0;
                 tracing::info!(path = %self.path.display(), "the outbox file is open again");
@@ -633,16 +757,16 @@ impl Writer {
             Command::Admit { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
             }
-            Command::Complete { key, reply, .. } => {
-                self.owed.insert(key);
+            Command::Complete { place, reply, .. } => {
+                self.owed.insert(place.key);
                 let _ = reply.send(Err(error.clone()));
             }
             Command::Remove { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
             }
-            Command::Abandon { key } => {
-                self.owed.remove(&key);
-                self.abandoned.push(key);
+            Command::Abandon { place } => {
+                self.owed.remove(&place.key);
+                self.abandoned.push(place);
             }
             Command::Oldest { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
@@ -678,4 +802,45 @@ fn rejected_count(db: &Database) -> Result<u64, JournalError> {
         .open_table(REJECTED)
         .map_err(JournalError::from_display)?;
     table.len().map_err(JournalError::from_display)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admissions_found_in_slots_are_recovered_unless_their_record_was_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("o.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(PENDING)
+            .unwrap()
+            .insert(5, &b"record"[..])
+            .unwrap();
+        txn.open_table(REJECTED)
+            .unwrap()
+            .insert(6, &b"refused"[..])
+            .unwrap();
+        txn.open_table(ADMITTED)
+            .unwrap()
+            .insert(8, &b"admitted"[..])
+            .unwrap();
+        txn.commit().unwrap();
+        let found = [5, 6, 7].map(|key| Found {
+            key,
+            entry: format!("slot {key}").into_bytes(),
+        });
+        assert_eq!(recover_admissions(&db, found.into()).unwrap(), 2);
+        let txn = db.begin_read().unwrap();
+        let pending = txn.open_table(PENDING).unwrap();
+        let value = |key| pending.get(key).unwrap().map(|v| v.value().to_vec());
+        assert_eq!(
+            value(5).as_deref(),
+            Some(&b"record"[..]),
+            "a kept record stays"
+        );
+        assert_eq!(value(6), None, "a refused record stays refused");
+        assert_eq!(value(7).as_deref(), Some(&b"slot 7"[..]));
+        assert_eq!(value(8).as_deref(), Some(&b"admitted"[..]));
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::entry;
-use crate::journal::{Health, Journal, JournalError, Opened};
+use crate::journal::{Health, Journal, JournalError, Opened, Place};
 
 /// What to do with a new completion when the outbox is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,15 +51,30 @@ pub struct Outbox {
 /// delivered as it is.
 pub struct Admission {
     outbox: Arc<Outbox>,
-    key: u64,
+    place: Place,
     settled: bool,
 }
 
+/// Slots in the admission file by default: 4 MiB, room for as many running completions.
+pub const DEFAULT_ADMISSION_SLOTS: u32 = 1024;
+
 impl Outbox {
-    /// Opens the outbox file. Records pending from an earlier run are delivered again, and its
-    /// admissions become pending as the records they hold.
+    /// Opens the outbox file, with [`DEFAULT_ADMISSION_SLOTS`] admission slots. Records
+    /// pending from an earlier run are delivered again, and its admissions become pending as
+    /// the records they hold.
     pub fn open(path: &Path, capacity: u64, when_full: WhenFull) -> Result<Arc<Self>, OutboxError> {
-        let Opened { journal, recovered } = Journal::open(path)?;
+        Self::open_with_slots(path, capacity, when_full, DEFAULT_ADMISSION_SLOTS)
+    }
+
+    /// Opens the outbox file with an admission file of `slots` slots beside it (`0`: none,
+    /// every admission is written to the outbox file).
+    pub fn open_with_slots(
+        path: &Path,
+        capacity: u64,
+        when_full: WhenFull,
+        slots: u32,
+    ) -> Result<Arc<Self>, OutboxError> {
+        let Opened { journal, recovered } = Journal::open(path, slots)?;
         Ok(Arc::new(Self {
             journal,
             running: AtomicU64::new(0),
@@ -129,9 +144,9 @@ impl Outbox {
             .admit(entry::encode(fallback, trace_context))
             .await
         {
-            Ok(key) => Ok(Admission {
+            Ok(place) => Ok(Admission {
                 outbox: Arc::clone(self),
-                key,
+                place,
                 settled: false,
             }),
             Err(error) => {
@@ -165,7 +180,7 @@ impl Outbox {
 impl Admission {
     /// The admission's key in the journal; the completion's record keeps it.
     pub fn key(&self) -> u64 {
-        self.key
+        self.place.key
     }
 
     /// Puts the completion's `record` in place of the admission; when this returns `Ok`, a
@@ -178,7 +193,7 @@ impl Admission {
         trace_context: Option<&str>,
     ) -> Result<(), (Self, OutboxError)> {
         let entry = entry::encode(record, trace_context);
-        match self.outbox.journal.complete(self.key, entry).await {
+        match self.outbox.journal.complete(self.place, entry).await {
             Ok(()) => {
                 self.settle();
                 self.outbox.wake.notify_one();
@@ -201,15 +216,15 @@ impl Drop for Admission {
             return;
         }
         self.settle();
-        if self.outbox.journal.abandon(self.key) {
+        if self.outbox.journal.abandon(self.place) {
             self.outbox.wake.notify_one();
             tracing::warn!(
-                key = self.key,
+                key = self.place.key,
                 "a completion ended without its record; the record of its admission is delivered instead"
             );
         } else {
             tracing::error!(
-                key = self.key,
+                key = self.place.key,
                 "a completion ended without its record; its admission is delivered after the next start"
             );
         }

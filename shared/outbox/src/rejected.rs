@@ -12,6 +12,7 @@ use crate::journal::{ADMITTED, JournalError, PENDING, REJECTED};
 /// An outbox file opened for inspection.
 pub struct OutboxFile {
     db: Database,
+    path: std::path::PathBuf,
 }
 
 /// How many entries each table holds.
@@ -37,7 +38,10 @@ impl OutboxFile {
             )),
             other => JournalError::new(other.to_string()),
         })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn counts(&self) -> Result<Counts, JournalError> {
@@ -47,8 +51,13 @@ impl OutboxFile {
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
             Err(error) => Err(JournalError::new(error)),
         };
+        // A gateway that died leaves the admissions of its running completions in the slots
+        // of the admission file too; the next start moves them to `pending`.
+        let in_slots = crate::slots::found_in(&crate::journal::admission_file(&self.path))
+            .map_err(JournalError::new)?
+            .len() as u64;
         Ok(Counts {
-            admitted: len(ADMITTED)?,
+            admitted: len(ADMITTED)? + in_slots,
             pending: len(PENDING)?,
             rejected: len(REJECTED)?,
         })

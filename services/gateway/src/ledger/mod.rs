@@ -55,7 +55,12 @@ impl Ledger {
             WhenFullSetting::Refuse => WhenFull::Refuse,
             WhenFullSetting::Serve => WhenFull::Serve,
         };
-        let outbox = Outbox::open(&settings.path, settings.capacity, when_full)?;
+        let outbox = Outbox::open_with_slots(
+            &settings.path,
+            settings.capacity,
+            when_full,
+            settings.admission_slots,
+        )?;
         if outbox.recovered() > 0 {
             tracing::warn!(
                 interrupted = outbox.recovered(),

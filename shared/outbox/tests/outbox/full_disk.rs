@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use colloquy_outbox::{Health, Outbox, OutboxError, WhenFull, deliver_pending};
+use colloquy_outbox::{
+    DEFAULT_ADMISSION_SLOTS, Health, Outbox, OutboxError, WhenFull, deliver_pending,
+};
 use colloquy_test_mounts::Tmpfs;
 
 use super::{FlakyStore, TRACE, fallback, fast, keep, record};
@@ -33,13 +35,29 @@ fn fill(path: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_closed_and_heals() {
+    // Admissions in slots, which take no new space, so the disk fills under a record.
+    fails_closed_and_heals(DEFAULT_ADMISSION_SLOTS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_closed_and_heals_with_admissions_in_the_outbox_file() {
+    fails_closed_and_heals(0).await;
+}
+
+async fn fails_closed_and_heals(slots: u32) {
     let disk = Tmpfs::mount("8m");
-    let outbox = Outbox::open(
+    let outbox = Outbox::open_with_slots(
         &disk.path().join("outbox.redb"),
         1_000_000,
         WhenFull::Refuse,
+        slots,
     )
     .expect("an outbox on an empty tmpfs");
+    assert_eq!(
+        disk.path().join("outbox.admissions").exists(),
+        slots > 0,
+        "the admission file is made when slots are asked for"
+    );
     // A completion admitted while there is room, whose record comes when there is none.
     let running = outbox.admit(&fallback("running"), TRACE).await.unwrap();
 
