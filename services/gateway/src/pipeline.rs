@@ -289,7 +289,9 @@ impl Gateway {
         // Finishing a cancelled stream drops the HTTP response, which aborts the upstream call.
         let summary = stream.finish(end);
         self.observe(&platform, &model, &summary);
-        tracing::info!(
+        // At debug: the ledger and the metrics hold every completion already, and a line per
+        // completion is a cost every call pays (`RUST_LOG=info,colloquy_gateway=debug` shows it).
+        tracing::debug!(
             platform = %platform.platform.name,
             %model,
             status = summary.status.as_str(),

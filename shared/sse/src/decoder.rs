@@ -216,6 +216,11 @@ impl SseDecoder {
                 if self.data.len().saturating_add(text.len() + 1) > self.max_event_bytes {
                     return Err(self.too_large());
                 }
+                // Sized for the usual event of one data line, which `dispatch` hands on whole;
+                // later lines of the same event grow it the amortised way.
+                if self.data.is_empty() {
+                    self.data.reserve_exact(text.len() + 1);
+                }
                 self.data.push_str(&text);
                 self.data.push('\n');
             }
@@ -245,13 +250,11 @@ impl SseDecoder {
         self.data.pop(); // the '\n' appended after the last data line
         out.push(SseEvent {
             event: non_empty(&self.event_type),
-            // A copy sized to the event; the working buffer keeps its capacity for the next one.
-            data: self.data.clone(),
+            // Moved, not copied: the next event's first data line sizes a buffer of its own.
+            data: mem::take(&mut self.data),
             id: non_empty(&self.last_event_id),
             retry,
         });
-        self.data.clear();
-        self.data.shrink_to(RETAINED_CAPACITY);
         self.event_type.clear();
     }
 }
