@@ -102,9 +102,13 @@ crate::on_both_databases!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn line_breaks_in_caller_strings_cannot_forge_text_log_lines() {
     let forged = "2026-12-02T00:00:00.000000Z ERROR colloquy: forged";
+    // At debug the gateway logs the model of every completion that ended.
     let env = Env::start_with_env(
         Backend::Sqlite,
-        &[("COLLOQUY_GATEWAY__LOG_FORMAT", "text".to_string())],
+        &[
+            ("COLLOQUY_GATEWAY__LOG_FORMAT", "text".to_string()),
+            ("RUST_LOG", "info,colloquy_gateway=debug".to_string()),
+        ],
         |_| {},
     )
     .await;
