@@ -50,6 +50,7 @@ struct Write {
 /// The file and what its writer thread shares with the rest.
 struct Disk {
     file: File,
+    free: Mutex<Vec<u32>>,
     /// Clears written so far, and how many of them the last sync covered: a delivered record
     /// may leave the journal only once its slot is durably clear, or a crash would bring its
     /// admission back.
@@ -60,7 +61,6 @@ struct Disk {
 pub(crate) struct Slots {
     disk: Arc<Disk>,
     path: PathBuf,
-    free: Mutex<Vec<u32>>,
     writes: mpsc::Sender<Write>,
 }
 
@@ -99,6 +99,7 @@ impl Slots {
         file.sync_all()?;
         let disk = Arc::new(Disk {
             file,
+            free: Mutex::new((0..count).rev().collect()),
             cleared: AtomicU64::new(0),
             synced_clears: AtomicU64::new(0),
         });
@@ -110,7 +111,6 @@ impl Slots {
         Ok(Self {
             disk,
             path: path.to_path_buf(),
-            free: Mutex::new((0..count).rev().collect()),
             writes,
         })
     }
@@ -121,11 +121,14 @@ impl Slots {
         if entry.len() > MAX_ENTRY_BYTES {
             return None;
         }
-        let slot = self
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()?;
+        let slot = self.disk.take_free()?;
+        // Given back if this future is dropped before the writer has the slot; from then on a
+        // write whose caller is gone is cleared by the writer, so it never comes back at the
+        // next start as a completion that was never called.
+        let mut taken = Taken {
+            disk: &self.disk,
+            slot: Some(slot),
+        };
         let (reply, answer) = oneshot::channel();
         let write = Write {
             slot,
@@ -134,7 +137,10 @@ impl Slots {
             reply,
         };
         let written = match self.writes.send(write).await {
-            Ok(()) => answer.await.unwrap_or_else(|_| Err(stopped())),
+            Ok(()) => {
+                taken.slot = None;
+                answer.await.unwrap_or_else(|_| Err(stopped()))
+            }
             Err(_) => Err(stopped()),
         };
         Some(match written {
@@ -163,15 +169,7 @@ impl Slots {
 
     /// Clears `slot` and hands it out again. Not synced here: see [`Slots::sync_clears`].
     pub fn release(&self, slot: u32) -> io::Result<()> {
-        self.disk
-            .file
-            .write_all_at(&[0u8; HEADER_BYTES], offset(slot))?;
-        self.disk.cleared.fetch_add(1, Ordering::AcqRel);
-        self.free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(slot);
-        Ok(())
+        self.disk.release(slot)
     }
 
     /// Makes every clear so far durable, unless a sync since has.
@@ -187,7 +185,42 @@ impl Slots {
     }
 }
 
+/// A slot taken from the free list by an admission still on its way to the writer.
+struct Taken<'d> {
+    disk: &'d Disk,
+    slot: Option<u32>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            self.disk.give_back(slot);
+        }
+    }
+}
+
 impl Disk {
+    fn take_free(&self) -> Option<u32> {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
+    fn give_back(&self, slot: u32) {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(slot);
+    }
+
+    fn release(&self, slot: u32) -> io::Result<()> {
+        self.file.write_all_at(&[0u8; HEADER_BYTES], offset(slot))?;
+        self.cleared.fetch_add(1, Ordering::AcqRel);
+        self.give_back(slot);
+        Ok(())
+    }
+
     /// The writer thread: writes the admissions that arrived together, syncs once, answers.
     /// It ends when the [`Slots`] are dropped.
     fn run(&self, mut receiver: mpsc::Receiver<Write>) {
@@ -221,7 +254,17 @@ impl Disk {
                     Ok(()) => Ok(()),
                     Err(error) => Err(io::Error::new(error.kind(), error.to_string())),
                 };
-                let _ = write.reply.send(answer);
+                let admitted = answer.is_ok();
+                if write.reply.send(answer).is_err() && admitted {
+                    // Nobody waits for this admission: its completion was dropped before it
+                    // started, so it must not leave an interrupted record.
+                    if self.release(write.slot).is_err() {
+                        tracing::error!(
+                            slot = write.slot,
+                            "an admission slot cannot be cleared; it stays out of use"
+                        );
+                    }
+                }
             }
         }
     }
@@ -279,6 +322,9 @@ fn read_all(file: &File) -> io::Result<Vec<Found>> {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -333,6 +379,33 @@ mod tests {
             found_in(&path).unwrap().is_empty(),
             "a new file is all free slots"
         );
+    }
+
+    #[tokio::test]
+    async fn an_admission_whose_caller_left_is_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a");
+        let slots = Slots::create(&path, 1).unwrap();
+        {
+            // Polled once, so the write is with the writer, then dropped before its sync.
+            let mut admit = std::pin::pin!(slots.admit(1, Bytes::from_static(b"gone")));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(admit.as_mut().poll(&mut cx).is_pending());
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let slot = loop {
+            if let Some(written) = slots.admit(2, Bytes::from_static(b"next")).await {
+                break written.unwrap();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the slot never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(slots.read(slot, 2).as_deref(), Some(&b"next"[..]));
+        let keys: Vec<u64> = found_in(&path).unwrap().iter().map(|f| f.key).collect();
+        assert_eq!(keys, [2], "the dropped admission left nothing");
     }
 
     #[tokio::test]
