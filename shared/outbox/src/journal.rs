@@ -195,6 +195,7 @@ impl Journal {
             owed: HashSet::new(),
             last_error: None,
             abandoned: Vec::new(),
+            orphaned: Vec::new(),
             failures: 0,
             failing_log: LogLimiter::new(FAILING_LOG_EVERY),
             shared: Arc::clone(&shared),
@@ -386,6 +387,8 @@ struct Writer {
     last_error: Option<String>,
     /// Abandoned while the file was closed; handed to delivery once it is open again.
     abandoned: Vec<Place>,
+    /// Admissions written after their caller had left; removed at the next commit.
+    orphaned: Vec<u64>,
     /// Failed commits and reopenings in a row.
     failures: u32,
     failing_log: LogLimiter,
@@ -480,7 +483,13 @@ impl Writer {
                             .next()
                             .ok_or_else(|| JournalError("admission without a key".into())),
                     };
-                    let _ = reply.send(answer);
+                    let key = answer.as_ref().ok().copied();
+                    if let (Err(_), Some(key)) = (reply.send(answer), key) {
+                        // Its caller left before it was written: the completion never
+                        // started, so its admission must not become an interrupted record.
+                        self.live.remove(&key);
+                        self.orphaned.push(key);
+                    }
                 }
                 Command::Complete { reply, .. } | Command::Remove { reply, .. } => {
                     answer_write(reply)
@@ -536,6 +545,9 @@ impl Writer {
                 Command::Abandon { place } => Some(*place),
                 _ => None,
             });
+            for &key in &self.orphaned {
+                admitted.remove(key).map_err(JournalError::from_display)?;
+            }
             for place in self.abandoned.iter().copied().chain(abandons) {
                 let key = place.key;
                 let entry = match (place.slot, &self.slots) {
@@ -609,6 +621,7 @@ impl Writer {
         }
         txn.commit().map_err(JournalError::from_display)?;
         self.abandoned.clear();
+        self.orphaned.clear();
         Ok(committed)
     }
 

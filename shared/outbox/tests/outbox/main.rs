@@ -123,6 +123,31 @@ async fn records_survive_a_restart_and_are_delivered_once() {
     assert!(received.values().all(|&n| n == 1), "{received:?}");
 }
 
+/// An admission whose caller left before it was on disk (a request cancelled before its
+/// completion started) leaves nothing at the next start, in a slot or in the outbox file.
+#[tokio::test]
+async fn an_admission_whose_caller_left_leaves_no_record() {
+    for slots in [0, colloquy_outbox::DEFAULT_ADMISSION_SLOTS] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.redb");
+        {
+            let outbox = Outbox::open_with_slots(&path, 10, WhenFull::Refuse, slots).unwrap();
+            {
+                let gone = fallback("gone");
+                let mut admit = std::pin::pin!(outbox.admit(&gone, TRACE));
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                assert!(std::future::Future::poll(admit.as_mut(), &mut cx).is_pending());
+            }
+            // Two more commits, after which the one that was left is gone.
+            keep(&outbox, "next").await;
+            keep(&outbox, "last").await;
+        }
+        let outbox = reopen(&path, 10).await;
+        assert_eq!(outbox.recovered(), 0, "with {slots} slots");
+        assert_eq!(outbox.depth(), 2, "with {slots} slots");
+    }
+}
+
 #[tokio::test]
 async fn a_dropped_admission_delivers_its_fallback_record() {
     let dir = tempfile::tempdir().unwrap();
