@@ -199,6 +199,9 @@ pub enum WhenFullSetting {
     Serve,
 }
 
+/// Most admission slots: 256 MiB of admission file.
+const MAX_ADMISSION_SLOTS: u32 = 65_536;
+
 impl Default for OutboxSettings {
     fn default() -> Self {
         Self {
@@ -391,6 +394,13 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "outbox.delivery_batch",
                 "must be at least 1",
+            ));
+        }
+        // 4 KiB each, written in full at every start: a slip of a digit must not fill a disk.
+        if self.outbox.admission_slots > MAX_ADMISSION_SLOTS {
+            return Err(SettingsError::invalid(
+                "outbox.admission_slots",
+                format!("must be at most {MAX_ADMISSION_SLOTS} (256 MiB of slots)"),
             ));
         }
         let limits = &self.limits;
@@ -597,6 +607,16 @@ mod tests {
         ))
         .expect("valid");
         assert_eq!(valid.rate_limits.rules.len(), 1);
+    }
+
+    #[test]
+    fn admission_slots_are_bounded() {
+        let with = |slots: u32| format!("{MINIMAL}\n[outbox]\nadmission_slots = {slots}\n");
+        assert_eq!(invalid_key(&with(65_537)), "outbox.admission_slots");
+        let off = Settings::from_toml(&with(0)).expect("no slots is valid");
+        assert_eq!(off.outbox.admission_slots, 0);
+        let defaults = Settings::from_toml(MINIMAL).expect("valid");
+        assert_eq!(defaults.outbox.admission_slots, 1024);
     }
 
     #[test]
