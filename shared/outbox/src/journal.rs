@@ -629,11 +629,7 @@ impl Writer {
     fn release_slots(&self, settled: &[Place]) {
         let Some(slots) = &self.slots else { return };
         for slot in settled.iter().filter_map(|place| place.slot) {
-            if let Err(error) = slots.release(slot) {
-                // Left as it is, the slot's admission comes back at the next start as a
-                // duplicate of its record, which the store acknowledges as one.
-                tracing::error!(%error, slot, "an admission slot cannot be cleared; it stays out of use");
-            }
+            slots.release(slot);
         }
     }
 

@@ -50,6 +50,7 @@ struct Write {
 /// The file and what its writer thread shares with the rest.
 struct Disk {
     file: File,
+    path: PathBuf,
     free: Mutex<Vec<u32>>,
     /// Clears written so far, and how many of them the last sync covered: a delivered record
     /// may leave the journal only once its slot is durably clear, or a crash would bring its
@@ -60,7 +61,6 @@ struct Disk {
 
 pub(crate) struct Slots {
     disk: Arc<Disk>,
-    path: PathBuf,
     writes: mpsc::Sender<Write>,
 }
 
@@ -99,6 +99,7 @@ impl Slots {
         file.sync_all()?;
         let disk = Arc::new(Disk {
             file,
+            path: path.to_path_buf(),
             free: Mutex::new((0..count).rev().collect()),
             cleared: AtomicU64::new(0),
             synced_clears: AtomicU64::new(0),
@@ -108,11 +109,7 @@ impl Slots {
         std::thread::Builder::new()
             .name("outbox-admissions".into())
             .spawn(move || writer.run(receiver))?;
-        Ok(Self {
-            disk,
-            path: path.to_path_buf(),
-            writes,
-        })
+        Ok(Self { disk, writes })
     }
 
     /// Writes `entry` for `key` into a free slot and returns the slot once it is on disk.
@@ -147,9 +144,7 @@ impl Slots {
             Ok(()) => Ok(slot),
             Err(error) => {
                 // What reached the disk of a failed write must not come back as an admission.
-                if self.release(slot).is_err() {
-                    tracing::error!(slot, path = %self.path.display(), "an admission slot cannot be cleared; it stays out of use");
-                }
+                self.release(slot);
                 Err(error)
             }
         })
@@ -168,7 +163,7 @@ impl Slots {
     }
 
     /// Clears `slot` and hands it out again. Not synced here: see [`Slots::sync_clears`].
-    pub fn release(&self, slot: u32) -> io::Result<()> {
+    pub fn release(&self, slot: u32) {
         self.disk.release(slot)
     }
 
@@ -214,11 +209,19 @@ impl Disk {
             .push(slot);
     }
 
-    fn release(&self, slot: u32) -> io::Result<()> {
-        self.file.write_all_at(&[0u8; HEADER_BYTES], offset(slot))?;
-        self.cleared.fetch_add(1, Ordering::AcqRel);
-        self.give_back(slot);
-        Ok(())
+    /// A slot that cannot be cleared stays out of use: what it holds comes back at the next
+    /// start, as an interrupted record or as a duplicate of its record, which the store
+    /// acknowledges as one.
+    fn release(&self, slot: u32) {
+        match self.file.write_all_at(&[0u8; HEADER_BYTES], offset(slot)) {
+            Ok(()) => {
+                self.cleared.fetch_add(1, Ordering::AcqRel);
+                self.give_back(slot);
+            }
+            Err(error) => {
+                tracing::error!(%error, slot, path = %self.path.display(), "an admission slot cannot be cleared; it stays out of use")
+            }
+        }
     }
 
     /// The writer thread: writes the admissions that arrived together, syncs once, answers.
@@ -258,12 +261,7 @@ impl Disk {
                 if write.reply.send(answer).is_err() && admitted {
                     // Nobody waits for this admission: its completion was dropped before it
                     // started, so it must not leave an interrupted record.
-                    if self.release(write.slot).is_err() {
-                        tracing::error!(
-                            slot = write.slot,
-                            "an admission slot cannot be cleared; it stays out of use"
-                        );
-                    }
+                    self.release(write.slot);
                 }
             }
         }
@@ -367,7 +365,7 @@ mod tests {
             None,
             "a slot answers only for its own key"
         );
-        slots.release(two).unwrap();
+        slots.release(two);
         slots.sync_clears().unwrap();
         let too_large = Bytes::from(vec![0u8; MAX_ENTRY_BYTES + 1]);
         assert!(slots.admit(3, too_large).await.is_none());
@@ -418,7 +416,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(slots.admit(2, Bytes::from_static(b"y")).await.is_none());
-        slots.release(slot).unwrap();
+        slots.release(slot);
         assert!(slots.admit(3, Bytes::from_static(b"z")).await.is_some());
     }
 }
